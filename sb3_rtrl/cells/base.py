@@ -1,0 +1,94 @@
+"""The interface between element-wise recurrent cells and the RTRL engine.
+
+An element-wise cell has a state ``c`` of size N whose step Jacobian ``dc(t)/dc(t-1)`` is diagonal.
+Each parameter trained by RTRL has a leading dimension ``K * N`` in which row ``k * N + i`` acts on
+state ``i`` alone, so the sensitivity ``dc / dparam`` has the parameter's own shape with a batch
+dimension in front, and it follows the recursion
+
+    S(t) = Jh(t) * S(t-1) + immediate(t)
+
+with ``Jh`` the (masked) diagonal Jacobian tiled K times along the first parameter dimension and the
+immediate term either ``a(t) (outer) v(t)`` (``"outer"``, for a ``(K*N, D)`` matrix) or
+``a(t) * v(t)`` (``"diag"``, for a ``(K*N,)`` vector). The engine needs nothing else from a cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch as th
+from torch import nn
+
+SensitivityKind = Literal["outer", "diag"]
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """
+    One parameter of a cell that the RTRL engine trains.
+
+    :param name: attribute name of the parameter on the cell
+    :param kind: ``"outer"`` for a ``(K*N, D)`` matrix whose immediate term is ``a (outer) v``,
+        ``"diag"`` for a ``(K*N,)`` vector whose immediate term is ``a * v``
+    """
+
+    name: str
+    kind: SensitivityKind
+
+
+@dataclass
+class RTRLTerms:
+    """
+    The per-step quantities of one segment that the RTRL engine consumes (all detached).
+
+    :param jacobian: ``(T, B, N)`` diagonal of ``dc(t) / dc(t-1)``, already zero where an episode starts
+    :param immediates: per RTRL parameter (in the cell's ``rtrl_specs`` order), the pair ``(a, v)``:
+        ``a`` of shape ``(T, B, K*N)``; ``v`` of shape ``(T, B, D)`` for ``"outer"``, ``(T, B, K*N)`` for
+        ``"diag"``, or ``None`` meaning ones
+    """
+
+    jacobian: th.Tensor
+    immediates: list[tuple[th.Tensor, th.Tensor | None]]
+
+
+class ElementwiseRecurrentCell(nn.Module):
+    """
+    Base class of element-wise recurrent cells usable with :func:`sb3_rtrl.rtrl.rtrl_segment`.
+
+    Subclasses set ``input_size``, ``hidden_size``, ``rtrl_specs`` and implement :meth:`scan`.
+    """
+
+    input_size: int
+    hidden_size: int
+    rtrl_specs: tuple[SensitivitySpec, ...]
+
+    def scan(
+        self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
+    ) -> tuple[th.Tensor, th.Tensor, RTRLTerms | None]:
+        """
+        Run the cell over a segment with autograd.
+
+        :param x: ``(T, B, D)`` inputs
+        :param c0: ``(B, N)`` state before the first step
+        :param episode_starts: ``(T, B)`` bool; ``True`` zeroes the state before that step
+        :param need_terms: also return the detached per-step quantities RTRL needs
+        :return: ``h`` of shape ``(T, B, N)``, the last state ``(B, N)``, and the terms or ``None``
+        """
+        raise NotImplementedError
+
+    def forward(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Plain autograd forward over a segment (this is also the TBPTT path).
+
+        :param x: ``(T, B, D)`` inputs
+        :param c0: ``(B, N)`` state before the first step
+        :param episode_starts: ``(T, B)`` bool; ``True`` means ``x[t, b]`` is the first input of an episode
+        :return: ``h`` of shape ``(T, B, N)`` and the last state ``(B, N)``
+        """
+        h, c_last, _ = self.scan(x, c0, episode_starts, need_terms=False)
+        return h, c_last
+
+    def rtrl_parameters(self) -> list[nn.Parameter]:
+        """The parameters trained by RTRL, in ``rtrl_specs`` order."""
+        return [getattr(self, spec.name) for spec in self.rtrl_specs]

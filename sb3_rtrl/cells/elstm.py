@@ -1,0 +1,185 @@
+"""The element-wise LSTM (eLSTM) of Irie et al. (ICLR 2024)."""
+
+from __future__ import annotations
+
+import torch as th
+import torch.nn.functional as F
+from torch import nn
+
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
+
+
+class ELSTMCell(ElementwiseRecurrentCell):
+    """
+    Element-wise LSTM: an LSTM whose recurrent weights are vectors, so exact RTRL costs O(N * D).
+
+    ::
+
+        z(t) = tanh(Z x(t) + w_z * c(t-1) + b_z)
+        f(t) = sigmoid(F x(t) + w_f * c(t-1) + b_f)
+        c(t) = f(t) * c(t-1) + (1 - f(t)) * z(t)
+        h(t) = sigmoid(W_o [x(t); c(t)] + b_o) * c(t)
+
+    :param input_size: D, the size of x
+    :param hidden_size: N, the size of c and h
+    :param init_std: standard deviation of the normal init of ``weight_ih``, ``weight_hh`` and ``bias``
+        (0.1 in the paper)
+    :param forget_bias: added to the forget-gate bias at init; a positive value makes the memory last
+        longer at the start of training (``sigmoid(3) = 0.95``), which decides whether long delays can
+        be learned at all
+    :param device: device of the parameters
+    :param dtype: dtype of the parameters
+    """
+
+    rtrl_specs = (
+        SensitivitySpec("weight_ih", "outer"),  # [Z; F]
+        SensitivitySpec("weight_hh", "diag"),  # [w_z; w_f]
+        SensitivitySpec("bias", "diag"),  # [b_z; b_f]
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        init_std: float = 0.1,
+        forget_bias: float = 0.0,
+        device: th.device | str | None = None,
+        dtype: th.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(f"ELSTMCell needs input_size >= 1 and hidden_size >= 1, got {input_size} and {hidden_size}")
+        factory = {"device": device, "dtype": dtype}
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.init_std = init_std
+        self.forget_bias = forget_bias
+        self.weight_ih = nn.Parameter(th.empty(2 * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(th.empty(2 * hidden_size, **factory))
+        self.bias = nn.Parameter(th.empty(2 * hidden_size, **factory))
+        self.out_gate = nn.Linear(input_size + hidden_size, hidden_size, **factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal(0, init_std) for the recurrent part (paper), PyTorch's default for the output gate."""
+        for p in (self.weight_ih, self.weight_hh, self.bias):
+            nn.init.normal_(p, 0.0, self.init_std)
+        with th.no_grad():
+            self.bias[self.hidden_size :] += self.forget_bias
+        self.out_gate.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, forget_bias={self.forget_bias}"
+
+    def scan(
+        self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
+    ) -> tuple[th.Tensor, th.Tensor, RTRLTerms | None]:
+        not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
+        # The input projections of all steps in one matrix product; the recurrence is element-wise only.
+        u = F.linear(x, self.weight_ih, self.bias)
+        if th.is_grad_enabled() or need_terms:
+            c_all, a, jacobian, c_tilde = _ELSTMRecurrence.apply(u, self.weight_hh, c0, not_start)
+        else:
+            c_all, a, jacobian, c_tilde = _recurrence_forward(u, self.weight_hh, c0, not_start, need_terms=False)
+        h = self._output(x, c_all)
+        terms = None
+        if need_terms:
+            v_hh = th.cat([c_tilde, c_tilde], dim=-1)
+            terms = RTRLTerms(jacobian=jacobian, immediates=[(a, x.detach()), (a, v_hh), (a, None)])
+        return h, c_all[-1], terms
+
+    def _output(self, x: th.Tensor, c_all: th.Tensor) -> th.Tensor:
+        """``h = sigmoid(W_o [x; c] + b_o) * c`` without materialising the concatenation."""
+        w_x, w_c = self.out_gate.weight.split([self.input_size, self.hidden_size], dim=1)
+        return th.sigmoid(F.linear(x, w_x, self.out_gate.bias) + F.linear(c_all, w_c)) * c_all
+
+    def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The paper's equations step by step with plain autograd ops: the ground truth the tests compare
+        the fast recurrence and RTRL against. Same arguments and result as :meth:`forward`.
+        """
+        n = self.hidden_size
+        not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)
+        w_z, w_f = self.weight_hh.split(n)
+        z_w, f_w = self.weight_ih.split(n)
+        b_z, b_f = self.bias.split(n)
+        c, cs = c0, []
+        for t in range(x.shape[0]):
+            c_tilde = c * not_start[t]
+            z = th.tanh(x[t] @ z_w.T + w_z * c_tilde + b_z)
+            f = th.sigmoid(x[t] @ f_w.T + w_f * c_tilde + b_f)
+            c = f * c_tilde + (1 - f) * z
+            cs.append(c)
+        c_all = th.stack(cs)
+        o = th.sigmoid(th.cat([x, c_all], dim=-1) @ self.out_gate.weight.T + self.out_gate.bias)
+        return o * c_all, c
+
+
+def _recurrence_forward(
+    u: th.Tensor, weight_hh: th.Tensor, c0: th.Tensor, not_start: th.Tensor, need_terms: bool
+) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None, th.Tensor]:
+    """
+    The element-wise recurrence over a segment, written into preallocated buffers (no autograd).
+
+    :param u: ``(T, B, 2N)`` input pre-activations ``[Z x + b_z; F x + b_f]``
+    :param weight_hh: ``(2N,)`` recurrent weights ``[w_z; w_f]``
+    :param c0: ``(B, N)`` initial state
+    :param not_start: ``(T, B, 1)`` zero where an episode starts, else one
+    :param need_terms: also compute ``a = [zh; fh]`` and the masked Jacobian (paper-facts section 2)
+    :return: ``c`` for all steps ``(T, B, N)``, ``a`` ``(T, B, 2N)`` or None, Jacobian ``(T, B, N)`` or None,
+        and ``c~`` (the previous state after resets) ``(T, B, N)``
+    """
+    u, weight_hh, c0 = u.detach(), weight_hh.detach(), c0.detach()
+    steps, batch, n2 = u.shape
+    n = n2 // 2
+    w_z, w_f = weight_hh[:n], weight_hh[n:]
+    gates = th.empty_like(u)  # [z; f]
+    c_tilde = u.new_empty(steps, batch, n)
+    c_all = u.new_empty(steps, batch, n)
+    c = c0
+    for t in range(steps):
+        ct = th.mul(c, not_start[t], out=c_tilde[t])
+        z, f = gates[t, :, :n], gates[t, :, n:]
+        th.addcmul(u[t, :, :n], w_z, ct, out=z).tanh_()
+        th.addcmul(u[t, :, n:], w_f, ct, out=f).sigmoid_()
+        c = th.sub(ct, z, out=c_all[t]).mul_(f).add_(z)  # f * c~ + (1 - f) * z
+    if not need_terms:
+        return c_all, None, None, c_tilde
+    z, f = gates[..., :n], gates[..., n:]
+    one_minus_f = 1.0 - f
+    zh = one_minus_f * (1.0 - z * z)  # dc / d(z pre-activation)
+    fh = (c_tilde - z) * f * one_minus_f  # dc / d(f pre-activation)
+    jacobian = (f + w_z * zh + w_f * fh).mul_(not_start)  # dc(t) / dc(t-1)
+    return c_all, th.cat([zh, fh], dim=-1), jacobian, c_tilde
+
+
+class _ELSTMRecurrence(th.autograd.Function):
+    """
+    The eLSTM recurrence with a hand-written backward built from the RTRL terms.
+
+    Backward, with e(t) the gradient arriving at c(t) from outside the recurrence:
+    ``dc = e(t) + carry; du(t) = dc * [zh; fh]; carry = dc * Jh(t)``, three element-wise operations a step
+    instead of autograd's graph of a dozen; the terms it uses are the ones RTRL needs anyway.
+    """
+
+    @staticmethod
+    def forward(ctx, u, weight_hh, c0, not_start):  # type: ignore[override]
+        c_all, a, jacobian, c_tilde = _recurrence_forward(u, weight_hh, c0, not_start, need_terms=True)
+        ctx.save_for_backward(a, jacobian, c_tilde)
+        ctx.mark_non_differentiable(a, jacobian, c_tilde)
+        return c_all, a, jacobian, c_tilde
+
+    @staticmethod
+    def backward(ctx, grad_c_all, _grad_a, _grad_jacobian, _grad_c_tilde):  # type: ignore[override]
+        a, jacobian, c_tilde = ctx.saved_tensors
+        steps, batch, n = jacobian.shape
+        grad_u = th.empty_like(a)
+        carry = th.zeros_like(grad_c_all[0])
+        for t in range(steps - 1, -1, -1):
+            dc = carry.add_(grad_c_all[t])
+            th.mul(a[t].view(batch, 2, n), dc.unsqueeze(1), out=grad_u[t].view(batch, 2, n))
+            carry = dc.mul_(jacobian[t])
+        grad_weight_hh = None
+        if ctx.needs_input_grad[1]:
+            grad_weight_hh = (grad_u.view(steps, batch, 2, n) * c_tilde.unsqueeze(2)).sum((0, 1)).view(2 * n)
+        return grad_u, grad_weight_hh, carry if ctx.needs_input_grad[2] else None, None

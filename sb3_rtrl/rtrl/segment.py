@@ -1,0 +1,136 @@
+"""One training segment with exact RTRL: autograd inside, sensitivities across segment boundaries."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch as th
+
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell, SensitivityKind
+from sb3_rtrl.rtrl import backend as backends
+from sb3_rtrl.rtrl.state import RTRLState
+
+Method = Literal["segment", "step"]
+Gradient = Literal["rtrl", "tbptt"]
+METHODS = ("segment", "step")
+GRADIENTS = ("rtrl", "tbptt")
+
+
+class _InjectSensitivities(th.autograd.Function):
+    """
+    Identity on c(0) whose backward adds ``sum_b dL/dc(0)[b] . S(0)[b]`` to the RTRL parameters' gradients.
+
+    With it in front of the segment, ``loss.backward()`` alone yields the exact untruncated gradient:
+    autograd covers the segment with c(0) held fixed, the sensitivities cover the whole past.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, c0: th.Tensor, carried: tuple, *params: th.Tensor) -> th.Tensor:
+        kinds, sensitivities, ops = carried
+        ctx.kinds, ctx.sensitivities, ctx.ops = kinds, sensitivities, ops
+        return c0.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad_c0: th.Tensor) -> tuple:
+        grads = ctx.ops.inject(ctx.kinds, ctx.sensitivities, grad_c0.contiguous())
+        grads = [g if needed else None for g, needed in zip(grads, ctx.needs_input_grad[2:])]
+        return (grad_c0 if ctx.needs_input_grad[0] else None, None, *grads)
+
+
+def _check_tensor(name: str, tensor: Any, shape: tuple[int, ...], dtype: th.dtype, device: th.device) -> None:
+    if not isinstance(tensor, th.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
+    if tensor.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype} (the cell's), got {tensor.dtype}")
+    if tensor.device != device:
+        raise ValueError(f"{name} must be on {device} (the cell's device), got {tensor.device}")
+
+
+def validate_segment_inputs(cell: ElementwiseRecurrentCell, x: th.Tensor, episode_starts: th.Tensor, state: RTRLState) -> None:
+    """Raise ValueError naming the first input whose type, shape, dtype or device does not fit the cell."""
+    if not isinstance(cell, ElementwiseRecurrentCell):
+        raise ValueError(f"cell must be an ElementwiseRecurrentCell, got {type(cell).__name__}")
+    params = cell.rtrl_parameters()
+    dtype, device = params[0].dtype, params[0].device
+    if not isinstance(x, th.Tensor) or x.dim() != 3:
+        got = tuple(x.shape) if isinstance(x, th.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a (T, B, D) tensor, got {got}")
+    t, b, _ = x.shape
+    if t < 1 or b < 1:
+        raise ValueError(f"x must have T >= 1 and B >= 1, got shape {tuple(x.shape)}")
+    _check_tensor("x", x, (t, b, cell.input_size), dtype, device)
+    if not isinstance(episode_starts, th.Tensor) or episode_starts.dtype != th.bool:
+        got = episode_starts.dtype if isinstance(episode_starts, th.Tensor) else type(episode_starts).__name__
+        raise ValueError(f"episode_starts must be a bool tensor, got {got}")
+    _check_tensor("episode_starts", episode_starts, (t, b), th.bool, device)
+    if not isinstance(state, RTRLState):
+        raise ValueError(f"state must be an RTRLState, got {type(state).__name__}")
+    _check_tensor("state.c", state.c, (b, cell.hidden_size), dtype, device)
+    if len(state.sensitivities) != len(params):
+        raise ValueError(f"state.sensitivities must hold {len(params)} tensors, got {len(state.sensitivities)}")
+    for spec, p, s in zip(cell.rtrl_specs, params, state.sensitivities):
+        _check_tensor(f"state.sensitivities[{spec.name}]", s, (b, *p.shape), dtype, device)
+
+
+def _check_out(out: RTRLState, state: RTRLState) -> None:
+    if not isinstance(out, RTRLState) or len(out.sensitivities) != len(state.sensitivities):
+        raise ValueError("out must be an RTRLState with as many sensitivities as state")
+    for i, (o, s) in enumerate(zip(out.sensitivities, state.sensitivities)):
+        if o.shape != s.shape or o.dtype != s.dtype or o.device != s.device:
+            raise ValueError(f"out.sensitivities[{i}] must match state's: {tuple(s.shape)} {s.dtype} {s.device}")
+        if o.untyped_storage().data_ptr() == s.untyped_storage().data_ptr():
+            raise ValueError(f"out.sensitivities[{i}] shares memory with state.sensitivities[{i}]")
+
+
+def rtrl_segment(
+    cell: ElementwiseRecurrentCell,
+    x: th.Tensor,
+    episode_starts: th.Tensor,
+    state: RTRLState,
+    method: Method = "segment",
+    gradient: Gradient = "rtrl",
+    backend: backends.Backend = "auto",
+    out: RTRLState | None = None,
+) -> tuple[th.Tensor, RTRLState]:
+    """
+    Run ``cell`` over one segment so that ``loss(h).backward()`` gives the exact RTRL gradient.
+
+    :param cell: an element-wise recurrent cell (e.g. :class:`sb3_rtrl.cells.ELSTMCell`)
+    :param x: ``(T, B, D)`` inputs; they receive truncated (in-segment) gradients
+    :param episode_starts: ``(T, B)`` bool, ``True`` where ``x[t, b]`` starts a new episode
+        (the state and the sensitivities are zeroed before that step)
+    :param state: the carried state at the start of the segment (see :func:`initial_state`)
+    :param method: ``"segment"`` advances the sensitivities once per segment (reverse cumulative
+        products and one batched matrix product); ``"step"`` runs the per-step recursion (the reference)
+    :param gradient: ``"rtrl"`` adds the gradient through the carried state (exact, untruncated);
+        ``"tbptt"`` truncates at the segment start and leaves the sensitivities at zero
+    :param backend: ``"torch"``, ``"cupy"`` (CUDA kernels) or ``"auto"`` (CUDA kernels when the tensors
+        are on a GPU and CuPy works, else torch)
+    :param out: a state whose tensors receive the new sensitivities (same shapes as ``state``'s, sharing
+        no memory with them); a training loop that alternates two states saves allocating (and page
+        faulting) the size of the sensitivities every segment. New tensors when None.
+    :return: ``h`` of shape ``(T, B, N)`` (connected to autograd) and the state at the end of the
+        segment (detached, computed with the current weights)
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+    validate_segment_inputs(cell, x, episode_starts, state)
+    if out is not None:
+        _check_out(out, state)
+    ops = backends.resolve(backend, x.device)
+    if gradient == "tbptt":
+        h, c_last, _ = cell.scan(x, state.c, episode_starts, need_terms=False)
+        return h, RTRLState(c=c_last.detach(), sensitivities=state.sensitivities)
+
+    kinds: tuple[SensitivityKind, ...] = tuple(spec.kind for spec in cell.rtrl_specs)
+    c0 = _InjectSensitivities.apply(state.c, (kinds, state.sensitivities, ops), *cell.rtrl_parameters())
+    h, c_last, terms = cell.scan(x, c0, episode_starts, need_terms=True)
+    assert terms is not None
+    with th.no_grad():
+        advance = ops.segment_advance if method == "segment" else ops.step_advance
+        sensitivities = advance(kinds, state.sensitivities, terms, None if out is None else out.sensitivities)
+    return h, RTRLState(c=c_last.detach(), sensitivities=sensitivities)

@@ -1,0 +1,50 @@
+"""The state RTRL carries from one segment to the next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch as th
+
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell
+
+
+@dataclass
+class RTRLState:
+    """
+    Cell state and sensitivities of a batch of sequences, carried across segments (always detached).
+
+    :param c: ``(B, N)`` cell state
+    :param sensitivities: one tensor per RTRL parameter of the cell (``rtrl_specs`` order), each of the
+        parameter's shape with the batch dimension in front: ``(B, *param.shape)``
+    """
+
+    c: th.Tensor
+    sensitivities: tuple[th.Tensor, ...]
+
+    @property
+    def batch_size(self) -> int:
+        return self.c.shape[0]
+
+    def sensitivity_norm(self) -> float:
+        """Root-mean-square of all sensitivity entries (a health figure for logging)."""
+        total = sum(float(s.double().pow(2).sum()) for s in self.sensitivities)
+        count = sum(s.numel() for s in self.sensitivities)
+        return (total / max(count, 1)) ** 0.5
+
+
+def initial_state(cell: ElementwiseRecurrentCell, batch_size: int) -> RTRLState:
+    """
+    Zero state and sensitivities on the cell's device and dtype.
+
+    :param cell: the recurrent cell
+    :param batch_size: number of sequences B
+    :return: the zero state
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    params = cell.rtrl_parameters()
+    ref = params[0]
+    c = th.zeros(batch_size, cell.hidden_size, device=ref.device, dtype=ref.dtype)
+    sensitivities = tuple(th.zeros((batch_size, *p.shape), device=p.device, dtype=p.dtype) for p in params)
+    return RTRLState(c=c, sensitivities=sensitivities)
