@@ -110,7 +110,8 @@ def rtrl_segment(
         are on a GPU and CuPy works, else torch)
     :param out: a state whose tensors receive the new sensitivities (same shapes as ``state``'s, sharing
         no memory with them); a training loop that alternates two states saves allocating (and page
-        faulting) the size of the sensitivities every segment. New tensors when None.
+        faulting) the size of the sensitivities every segment. New tensors when None. Unused with
+        ``gradient="tbptt"``, which returns the input sensitivities (zeros) unchanged.
     :return: ``h`` of shape ``(T, B, N)`` (connected to autograd) and the state at the end of the
         segment (detached, computed with the current weights)
     """
@@ -119,12 +120,12 @@ def rtrl_segment(
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     validate_segment_inputs(cell, x, episode_starts, state)
-    if out is not None:
-        _check_out(out, state)
     ops = backends.resolve(backend, x.device)
     if gradient == "tbptt":
         h, c_last, _ = cell.scan(x, state.c, episode_starts, need_terms=False)
         return h, RTRLState(c=c_last.detach(), sensitivities=state.sensitivities)
+    if out is not None:
+        _check_out(out, state)
 
     kinds: tuple[SensitivityKind, ...] = tuple(spec.kind for spec in cell.rtrl_specs)
     c0 = _InjectSensitivities.apply(state.c, (kinds, state.sensitivities, ops), *cell.rtrl_parameters())

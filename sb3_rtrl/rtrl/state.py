@@ -28,7 +28,8 @@ class RTRLState:
 
     def sensitivity_norm(self) -> float:
         """Root-mean-square of all sensitivity entries (a health figure for logging)."""
-        total = sum(float(s.double().pow(2).sum()) for s in self.sensitivities)
+        # One read of each tensor, no temporary of its size.
+        total = sum(float(th.linalg.vector_norm(s, dtype=th.float64)) ** 2 for s in self.sensitivities)
         count = sum(s.numel() for s in self.sensitivities)
         return (total / max(count, 1)) ** 0.5
 

@@ -1,0 +1,442 @@
+"""Actor-critic policies whose recurrent core is an eLSTM trained by exact RTRL."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import Distribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.preprocessing import get_action_dim, preprocess_obs
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    MlpExtractor,
+    NatureCNN,
+)
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.rtrl import RTRLState, rtrl_segment
+from sb3_rtrl.rtrl.backend import Backend
+
+SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+def check_observation_space(space: spaces.Space) -> None:
+    """Raise ValueError for observation spaces the policies cannot read."""
+    if isinstance(space, spaces.Dict):
+        for key, sub in space.spaces.items():
+            if not isinstance(sub, SUPPORTED_OBS):
+                raise ValueError(
+                    f"observation space key {key!r} is {type(sub).__name__}; supported: Box, Discrete, "
+                    "MultiDiscrete, MultiBinary (inside a Dict too)"
+                )
+        return
+    if not isinstance(space, SUPPORTED_OBS):
+        raise ValueError(
+            f"observation space {type(space).__name__} is not supported; use Box, Discrete, MultiDiscrete, "
+            "MultiBinary or a Dict of them"
+        )
+
+
+def prev_action_dim(action_space: spaces.Space) -> int:
+    """Width of the previous-action input: one-hot for discrete spaces, the vector itself otherwise."""
+    if isinstance(action_space, spaces.Discrete):
+        return int(action_space.n)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return int(np.sum(action_space.nvec))
+    return get_action_dim(action_space)
+
+
+class RTRLActorCriticPolicy(ActorCriticPolicy):
+    """
+    Features extractor -> eLSTM cell -> MLP extractor (``net_arch``) -> action and value heads.
+
+    One cell is shared by actor and critic (as in the paper). Its recurrent weights get exact RTRL
+    gradients; everything below it gets gradients truncated at the rollout start.
+
+    :param observation_space: observation space
+    :param action_space: action space
+    :param lr_schedule: learning rate schedule
+    :param net_arch: MLP layers between the cell's output and the heads (SB3's format); none by default,
+        so the heads read the cell's output directly (paper)
+    :param activation_fn: activation of the MLP layers
+    :param ortho_init: orthogonal init of extractor, MLP and heads (the cell keeps its paper init)
+    :param use_sde: generalized state-dependent exploration (Box actions)
+    :param log_std_init: initial log standard deviation (Box actions)
+    :param full_std: see SB3's ``ActorCriticPolicy``
+    :param use_expln: see SB3's ``ActorCriticPolicy``
+    :param squash_output: see SB3's ``ActorCriticPolicy``
+    :param features_extractor_class: features extractor class
+    :param features_extractor_kwargs: its keyword arguments
+    :param share_features_extractor: must be True: actor and critic share extractor and cell
+    :param normalize_images: divide image observations by 255
+    :param optimizer_class: optimizer class
+    :param optimizer_kwargs: its keyword arguments
+    :param hidden_size: N, the size of the cell's state (256 in the paper for Atari and ProcGen)
+    :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
+    :param forget_bias: added to the forget-gate bias at init. +3 (f = 0.95) lets a memory last tens of
+        steps from the start; with 0 (the paper's init, f = 0.5) it fades within a few steps and even
+        exact gradients vanish before long delays can be learned
+    :param init_std: standard deviation of the cell's recurrent-weight init (0.1 in the paper)
+    :param prev_action: feed the previous action (one-hot for discrete spaces) to the cell
+    :param prev_reward: feed the previous reward, clipped to [-1, 1], to the cell (paper)
+    :param freeze_features_extractor: do not train the features extractor (the paper's DMLab protocol)
+    :param features_extractor_weights: path of a saved model (``.zip``) whose features extractor weights
+        are loaded at construction
+    :param n_lstm_layers: RecurrentPPO's keyword; only 1 is possible (stacked eLSTMs are fully recurrent)
+    :param shared_lstm: RecurrentPPO's keyword; the cell is always shared, so accepted and ignored
+    :param enable_critic_lstm: RecurrentPPO's keyword; accepted and ignored (see ``shared_lstm``)
+    :param lstm_kwargs: RecurrentPPO's keyword; must be empty
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Tanh,
+        ortho_init: bool = True,
+        use_sde: bool = False,
+        log_std_init: float = 0.0,
+        full_std: bool = True,
+        use_expln: bool = False,
+        squash_output: bool = False,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool = True,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        hidden_size: int = 256,
+        lstm_hidden_size: int | None = None,
+        forget_bias: float = 3.0,
+        init_std: float = 0.1,
+        prev_action: bool = False,
+        prev_reward: bool = False,
+        freeze_features_extractor: bool = False,
+        features_extractor_weights: str | None = None,
+        n_lstm_layers: int = 1,
+        shared_lstm: bool = True,
+        enable_critic_lstm: bool = False,
+        lstm_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        check_observation_space(observation_space)
+        if not share_features_extractor:
+            raise ValueError("share_features_extractor=False is not supported: actor and critic share one cell (paper)")
+        if n_lstm_layers != 1:
+            raise ValueError(
+                f"n_lstm_layers={n_lstm_layers}: exact RTRL here trains one eLSTM layer (stacked layers "
+                "are fully recurrent again)"
+            )
+        if lstm_kwargs:
+            raise ValueError(f"lstm_kwargs are not supported by the eLSTM cell, got {sorted(lstm_kwargs)}")
+        self.hidden_size = int(lstm_hidden_size if lstm_hidden_size is not None else hidden_size)
+        if self.hidden_size < 1:
+            raise ValueError(f"hidden_size must be >= 1, got {self.hidden_size}")
+        self.forget_bias = forget_bias
+        self.init_std = init_std
+        self.prev_action = prev_action
+        self.prev_reward = prev_reward
+        self.freeze_features_extractor = freeze_features_extractor
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=net_arch if net_arch is not None else [],
+            activation_fn=activation_fn,
+            ortho_init=ortho_init,
+            use_sde=use_sde,
+            log_std_init=log_std_init,
+            full_std=full_std,
+            use_expln=use_expln,
+            squash_output=squash_output,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            share_features_extractor=True,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+        )
+        self.prev_action_dim = prev_action_dim(action_space) if prev_action else 0
+        self.cell_input_size = self.features_dim + self.prev_action_dim + int(prev_reward)
+        self.cell = ELSTMCell(self.cell_input_size, self.hidden_size, init_std=init_std, forget_bias=forget_bias)
+        if features_extractor_weights is not None:
+            self.load_features_extractor(features_extractor_weights)
+        if freeze_features_extractor:
+            self.features_extractor.requires_grad_(False)
+        # The cell was made after SB3 built the optimizer: make it again over all trainable parameters.
+        self.optimizer = self.optimizer_class(
+            [p for p in self.parameters() if p.requires_grad], lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def _build_mlp_extractor(self) -> None:
+        # The MLP reads the cell's output, not the features.
+        self.mlp_extractor = MlpExtractor(self.hidden_size, self.net_arch, self.activation_fn, device=self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            hidden_size=self.hidden_size,
+            forget_bias=self.forget_bias,
+            init_std=self.init_std,
+            prev_action=self.prev_action,
+            prev_reward=self.prev_reward,
+            freeze_features_extractor=self.freeze_features_extractor,
+        )
+        return data
+
+    def load_features_extractor(self, path: str) -> None:
+        """
+        Load the features extractor's weights from a model saved by SB3 (``model.save``).
+
+        :param path: path of the ``.zip``
+        """
+        if not (os.path.isfile(path) or os.path.isfile(f"{path}.zip")):
+            raise ValueError(f"features_extractor_weights: no saved model at {path}")
+        _, params, _ = load_from_zip_file(path, device=self.device, load_data=False)
+        if params is None or "policy" not in params:
+            raise ValueError(f"{path} holds no policy weights")
+        prefix = "features_extractor."
+        weights = {k[len(prefix) :]: v for k, v in params["policy"].items() if k.startswith(prefix)}
+        if not weights:
+            raise ValueError(f"{path} holds no features extractor weights (no keys starting with {prefix!r})")
+        self.features_extractor.load_state_dict(weights)
+
+    # ------------------------------------------------------------------ inputs of the cell
+
+    def state_shape(self, n_envs: int) -> tuple[int, int, int]:
+        """Shape of each array of the ``predict`` state: ``(1, n_envs, hidden_size)`` as RecurrentPPO."""
+        return (1, n_envs, self.hidden_size)
+
+    def encode_actions(self, actions: th.Tensor) -> th.Tensor:
+        """Previous-action input: one-hot for discrete spaces, float vectors otherwise; ``(B, prev_action_dim)``."""
+        encoded = preprocess_obs(actions, self.action_space, normalize_images=False)
+        return encoded.reshape(actions.shape[0], -1).float()
+
+    def cell_inputs(
+        self, obs: PyTorchObs, prev_actions: th.Tensor | None = None, prev_rewards: th.Tensor | None = None
+    ) -> th.Tensor:
+        """
+        Features, and the previous action and reward where enabled, for a flat batch.
+
+        :param obs: observations, batch first
+        :param prev_actions: ``(B, prev_action_dim)`` encoded previous actions (zeros at episode starts)
+        :param prev_rewards: ``(B,)`` previous rewards (clipped here to [-1, 1])
+        :return: ``(B, cell_input_size)``
+        """
+        features = self.extract_features(obs, self.features_extractor)
+        parts = [features]
+        if self.prev_action:
+            assert prev_actions is not None, "this policy reads the previous action"
+            parts.append(prev_actions.to(features.dtype))
+        if self.prev_reward:
+            assert prev_rewards is not None, "this policy reads the previous reward"
+            parts.append(prev_rewards.to(features.dtype).clamp(-1.0, 1.0).unsqueeze(-1))
+        return th.cat(parts, dim=-1) if len(parts) > 1 else features
+
+    def _heads(self, h: th.Tensor) -> tuple[Distribution, th.Tensor]:
+        latent_pi, latent_vf = self.mlp_extractor(h)
+        return self._get_action_dist_from_latent(latent_pi), self.value_net(latent_vf)
+
+    # ------------------------------------------------------------------ acting (one step, no sensitivities)
+
+    def step(
+        self,
+        obs: PyTorchObs,
+        cell_state: th.Tensor,
+        episode_starts: th.Tensor,
+        prev_actions: th.Tensor | None = None,
+        prev_rewards: th.Tensor | None = None,
+    ) -> tuple[Distribution, th.Tensor, th.Tensor]:
+        """
+        One step for a batch of environments.
+
+        :param obs: observations ``(B, ...)``
+        :param cell_state: ``(B, N)`` cell state before this step
+        :param episode_starts: ``(B,)`` bool or 0/1, True where ``obs`` starts an episode
+        :param prev_actions: encoded previous actions, when the policy reads them
+        :param prev_rewards: previous rewards, when the policy reads them
+        :return: the action distribution, values ``(B, 1)`` and the new cell state ``(B, N)``
+        """
+        x = self.cell_inputs(obs, prev_actions, prev_rewards)
+        starts = episode_starts.to(th.bool).reshape(1, -1)
+        h, c = self.cell(x.unsqueeze(0), cell_state, starts)
+        dist, values = self._heads(h[0])
+        return dist, values, c
+
+    def forward(  # type: ignore[override]
+        self,
+        obs: PyTorchObs,
+        cell_state: th.Tensor,
+        episode_starts: th.Tensor,
+        deterministic: bool = False,
+        prev_actions: th.Tensor | None = None,
+        prev_rewards: th.Tensor | None = None,
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
+        """Actions, values, log-probabilities and the new cell state for one step (see :meth:`step`)."""
+        dist, values, c = self.step(obs, cell_state, episode_starts, prev_actions, prev_rewards)
+        actions = dist.get_actions(deterministic=deterministic)
+        log_prob = dist.log_prob(actions)
+        actions = actions.reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        return actions, values, log_prob, c
+
+    # ------------------------------------------------------------------ training (one segment)
+
+    def evaluate_segment(
+        self,
+        obs: PyTorchObs,
+        actions: th.Tensor,
+        episode_starts: th.Tensor,
+        state: RTRLState,
+        prev_actions: th.Tensor | None = None,
+        prev_rewards: th.Tensor | None = None,
+        gradient: str = "rtrl",
+        method: str = "segment",
+        backend: Backend = "auto",
+        out: RTRLState | None = None,
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None, RTRLState]:
+        """
+        Values, log-probabilities and entropy of a whole rollout segment, with the RTRL gradient attached.
+
+        :param obs: observations, flat ``(T * B, ...)`` in time-major order
+        :param actions: actions taken, flat ``(T * B, ...)``
+        :param episode_starts: ``(T, B)`` bool
+        :param state: carried cell state and sensitivities at the segment start
+        :param prev_actions: encoded previous actions ``(T * B, prev_action_dim)``, when read
+        :param prev_rewards: previous rewards ``(T * B,)``, when read
+        :param gradient: ``"rtrl"`` or ``"tbptt"``
+        :param method: ``"segment"`` or ``"step"``
+        :param backend: sensitivity backend
+        :param out: buffers for the new state (see :func:`sb3_rtrl.rtrl.rtrl_segment`)
+        :return: values ``(T * B,)``, log-probabilities ``(T * B,)``, entropy or None, and the new state
+        """
+        steps, n_envs = episode_starts.shape
+        x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+        h, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
+                                    backend=backend, out=out)  # fmt: skip
+        dist, values = self._heads(h.reshape(steps * n_envs, -1))
+        return values.flatten(), dist.log_prob(actions), dist.entropy(), new_state
+
+    # ------------------------------------------------------------------ SB3's interface
+
+    def predict_values(  # type: ignore[override]
+        self,
+        obs: PyTorchObs,
+        cell_state: th.Tensor,
+        episode_starts: th.Tensor,
+        prev_actions: th.Tensor | None = None,
+        prev_rewards: th.Tensor | None = None,
+    ) -> th.Tensor:
+        """Values ``(B, 1)`` for one step from the given cell state."""
+        return self.step(obs, cell_state, episode_starts, prev_actions, prev_rewards)[1]
+
+    def evaluate_actions(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        raise NotImplementedError("recurrent policy: use evaluate_segment, which needs the episode starts and the state")
+
+    def get_distribution(self, obs: PyTorchObs) -> Distribution:
+        raise NotImplementedError("recurrent policy: use step, which needs the cell state and the episode starts")
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        raise NotImplementedError("recurrent policy: use predict(observation, state, episode_start)")
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        reward: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """
+        Actions and the next recurrent state, with RecurrentPPO's contract.
+
+        :param observation: one observation or a batch (one per environment)
+        :param state: the state returned by the previous call, ``None`` for zeros. A tuple of arrays of
+            shape ``(1, n_envs, hidden_size)``: the cell state, then the previous action (when the
+            policy reads it)
+        :param episode_start: ``(n_envs,)``, True where the observation starts a new episode
+        :param deterministic: greedy actions
+        :param reward: ``(n_envs,)`` rewards received for the previous actions, read only by a policy
+            with ``prev_reward=True`` (``evaluate_policy`` cannot pass them: zeros are used, with a warning)
+        :return: actions and the next state
+        """
+        self.set_training_mode(False)
+        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
+        first = obs_tensor[next(iter(obs_tensor))] if isinstance(obs_tensor, dict) else obs_tensor
+        n_envs = first.shape[0]
+        shape = self.state_shape(n_envs)
+        n_arrays = 1 + int(self.prev_action)
+        if state is None:
+            state = tuple(
+                np.zeros(shape if i == 0 else (1, n_envs, self.prev_action_dim), np.float32) for i in range(n_arrays)
+            )
+        if not isinstance(state, (tuple, list)) or len(state) != n_arrays:
+            raise ValueError(f"state must be a tuple of {n_arrays} arrays as returned by predict, or None")
+        if np.shape(state[0]) != shape:
+            raise ValueError(
+                f"state[0] has shape {np.shape(state[0])}, but {n_envs} observation(s) need {shape}: pass one observation "
+                "per environment of the state (a time sequence is not accepted), or state=None"
+            )
+        if episode_start is None:
+            episode_start = np.zeros(n_envs, dtype=bool)
+        episode_start = np.asarray(episode_start).reshape(-1)
+        if episode_start.shape[0] != n_envs:
+            raise ValueError(f"episode_start has {episode_start.shape[0]} entries for {n_envs} observation(s)")
+        prev_rewards = None
+        if self.prev_reward:
+            if reward is None:
+                warnings.warn("this policy reads the previous reward but predict() got none: zeros used", stacklevel=2)
+                reward = np.zeros(n_envs, dtype=np.float32)
+            prev_rewards = th.as_tensor(np.asarray(reward, dtype=np.float32).reshape(-1), device=self.device)
+        with th.no_grad():
+            starts = th.as_tensor(episode_start.astype(bool), device=self.device)
+            cell_state = th.as_tensor(np.asarray(state[0], dtype=np.float32), device=self.device)[0]
+            prev_actions = None
+            if self.prev_action:
+                prev_actions = th.as_tensor(np.asarray(state[1], dtype=np.float32), device=self.device)[0]
+                prev_actions = prev_actions * (~starts).float().unsqueeze(-1)
+            if prev_rewards is not None:
+                prev_rewards = prev_rewards * (~starts).float()
+            dist, _, c = self.step(obs_tensor, cell_state, starts, prev_actions, prev_rewards)
+            actions = dist.get_actions(deterministic=deterministic)
+            new_state = [c.unsqueeze(0).cpu().numpy()]
+            if self.prev_action:
+                new_state.append(self.encode_actions(actions).unsqueeze(0).cpu().numpy())
+        actions_np = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        if isinstance(self.action_space, spaces.Box):
+            if self.squash_output:
+                actions_np = self.unscale_action(actions_np)
+            else:
+                actions_np = np.clip(actions_np, self.action_space.low, self.action_space.high)
+        if not vectorized_env:
+            actions_np = actions_np.squeeze(axis=0)
+        return actions_np, tuple(new_state)
+
+
+class RTRLActorCriticCnnPolicy(RTRLActorCriticPolicy):
+    """:class:`RTRLActorCriticPolicy` with SB3's NatureCNN features extractor (image observations)."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+class RTRLMultiInputActorCriticPolicy(RTRLActorCriticPolicy):
+    """:class:`RTRLActorCriticPolicy` with SB3's CombinedExtractor (Dict observations)."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+MlpELSTMPolicy = RTRLActorCriticPolicy
+CnnELSTMPolicy = RTRLActorCriticCnnPolicy
+MultiInputELSTMPolicy = RTRLMultiInputActorCriticPolicy
