@@ -259,11 +259,14 @@ class RTRLA2C(OnPolicyAlgorithm):
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)
 
-            prev_action, prev_reward = self._prev_inputs(self._last_episode_starts)
+            reads_prev = self._reads_prev()
+            prev_actions = prev_rewards = None
+            if reads_prev:
+                prev_action, prev_reward = self._prev_inputs(self._last_episode_starts)
+                prev_actions, prev_rewards = self._tensors(prev_action, prev_reward)
             with th.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
                 episode_starts = th.as_tensor(self._last_episode_starts, dtype=th.bool, device=self.device)
-                prev_actions, prev_rewards = self._tensors(prev_action, prev_reward) if self._reads_prev() else (None, None)
                 actions, values, log_probs, cell_state = self.policy(
                     obs_tensor, cell_state, episode_starts, prev_actions=prev_actions, prev_rewards=prev_rewards
                 )
@@ -288,9 +291,9 @@ class RTRLA2C(OnPolicyAlgorithm):
             if isinstance(self.action_space, spaces.Discrete):
                 actions = actions.reshape(-1, 1)
 
-            self._rollout_prev_actions[n_steps - 1] = prev_action
-            self._rollout_prev_rewards[n_steps - 1] = prev_reward
-            if self._reads_prev():
+            if reads_prev:
+                self._rollout_prev_actions[n_steps - 1] = prev_action
+                self._rollout_prev_rewards[n_steps - 1] = prev_reward
                 with th.no_grad():
                     self._last_prev_action = (
                         self.policy.encode_actions(th.as_tensor(actions, device=self.device)).cpu().numpy()
@@ -329,10 +332,11 @@ class RTRLA2C(OnPolicyAlgorithm):
             self._last_episode_starts = dones
             self._last_cell_state = cell_state
 
-        prev_action, prev_reward = self._prev_inputs(dones)
+        prev: list[th.Tensor | None] = [None, None]
+        if self._reads_prev():
+            prev = self._tensors(*self._prev_inputs(dones))
         with th.no_grad():
             episode_starts = th.as_tensor(dones, dtype=th.bool, device=self.device)
-            prev = self._tensors(prev_action, prev_reward) if self._reads_prev() else (None, None)
             values = self.policy.predict_values(obs_as_tensor(new_obs, self.device), cell_state, episode_starts, *prev)  # type: ignore[arg-type]
 
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)

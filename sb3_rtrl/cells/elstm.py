@@ -89,9 +89,10 @@ class ELSTMCell(ElementwiseRecurrentCell):
         return h, c_all[-1], terms
 
     def _output(self, x: th.Tensor, c_all: th.Tensor) -> th.Tensor:
-        """``h = sigmoid(W_o [x; c] + b_o) * c`` without materialising the concatenation."""
-        w_x, w_c = self.out_gate.weight.split([self.input_size, self.hidden_size], dim=1)
-        return th.sigmoid(F.linear(x, w_x, self.out_gate.bias) + F.linear(c_all, w_c)) * c_all
+        """``h = sigmoid(W_o [x; c] + b_o) * c``."""
+        # One product on the concatenation: faster than two on split weights when acting (the split
+        # weight views cost more than the copy of [x; c]), and as fast at the paper's training shapes.
+        return th.sigmoid(self.out_gate(th.cat([x, c_all], dim=-1))) * c_all
 
     def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -133,6 +134,12 @@ def _recurrence_forward(
     steps, batch, n2 = u.shape
     n = n2 // 2
     w_z, w_f = weight_hh[:n], weight_hh[n:]
+    if steps == 1 and not need_terms:
+        # Acting: one step, no buffers to fill.
+        ct = c0 * not_start[0]
+        z = th.addcmul(u[0, :, :n], w_z, ct).tanh_()
+        f = th.addcmul(u[0, :, n:], w_f, ct).sigmoid_()
+        return th.lerp(z, ct, f).unsqueeze(0), None, None, ct.unsqueeze(0)
     gates = th.empty_like(u)  # [z; f]
     c_tilde = u.new_empty(steps, batch, n)
     c_all = u.new_empty(steps, batch, n)
@@ -142,7 +149,7 @@ def _recurrence_forward(
         z, f = gates[t, :, :n], gates[t, :, n:]
         th.addcmul(u[t, :, :n], w_z, ct, out=z).tanh_()
         th.addcmul(u[t, :, n:], w_f, ct, out=f).sigmoid_()
-        c = th.sub(ct, z, out=c_all[t]).mul_(f).add_(z)  # f * c~ + (1 - f) * z
+        c = th.lerp(z, ct, f, out=c_all[t])  # z + f * (c~ - z) = f * c~ + (1 - f) * z
     if not need_terms:
         return c_all, None, None, c_tilde
     z, f = gates[..., :n], gates[..., n:]
