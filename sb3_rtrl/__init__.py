@@ -1,31 +1,37 @@
 """sb3-rtrl: recurrent policies for Stable-Baselines3 trained with exact real-time recurrent learning."""
 
-from sb3_rtrl import envs  # noqa: F401  (registers the built-in environments)
-from sb3_rtrl.a2c import RTRLA2C
+from importlib import import_module
+from typing import Any
+
 from sb3_rtrl.cells import ELSTMCell
-from sb3_rtrl.policies import (
-    CnnELSTMPolicy,
-    MlpELSTMPolicy,
-    MultiInputELSTMPolicy,
-    RTRLActorCriticCnnPolicy,
-    RTRLActorCriticPolicy,
-    RTRLMultiInputActorCriticPolicy,
-)
 from sb3_rtrl.rtrl import RTRLState, initial_state, rtrl_segment
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CnnELSTMPolicy",
-    "ELSTMCell",
-    "MlpELSTMPolicy",
-    "MultiInputELSTMPolicy",
-    "RTRLA2C",
-    "RTRLActorCriticCnnPolicy",
-    "RTRLActorCriticPolicy",
-    "RTRLMultiInputActorCriticPolicy",
-    "RTRLState",
-    "__version__",
-    "initial_state",
-    "rtrl_segment",
-]
+# The engine (cells, rtrl, kernels) needs only torch; the algorithm and policies need Stable-Baselines3,
+# so they are imported on first use. That keeps the engine usable on a bare GPU image.
+_LAZY = {
+    "RTRLA2C": "sb3_rtrl.a2c",
+    "RTRLActorCriticPolicy": "sb3_rtrl.policies",
+    "RTRLActorCriticCnnPolicy": "sb3_rtrl.policies",
+    "RTRLMultiInputActorCriticPolicy": "sb3_rtrl.policies",
+    "MlpELSTMPolicy": "sb3_rtrl.policies",
+    "CnnELSTMPolicy": "sb3_rtrl.policies",
+    "MultiInputELSTMPolicy": "sb3_rtrl.policies",
+}
+
+try:
+    import gymnasium  # noqa: F401  (a declared dependency; absent only on a bare engine install)
+except ImportError:
+    pass
+else:
+    from sb3_rtrl import envs  # noqa: F401  (registers the built-in environments)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sb3_rtrl' has no attribute {name!r}")
+
+
+__all__ = ["ELSTMCell", "RTRLState", "__version__", "initial_state", "rtrl_segment", *_LAZY]

@@ -1,15 +1,69 @@
-"""The sensitivity algebra in plain PyTorch: the reference backend, which runs on any device."""
+"""The sensitivity algebra in plain PyTorch: the reference backend, which runs on any device.
+
+The work on the large ``(B, K*N, D)`` sensitivities of matrix parameters goes through an
+:class:`OuterOps` triple, which the CUDA backend replaces with kernels; the small vector sensitivities
+and the Jacobian products are computed here for every backend.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch as th
 
 from sb3_rtrl.cells.base import RTRLTerms, SensitivityKind
 
 
+class OuterOps(NamedTuple):
+    """
+    The three operations on one ``(B, R, D)`` sensitivity of a matrix parameter (R = K*N).
+
+    - ``segment(s0, p, qa, v, out)``: ``out = p[:, r % N] * s0 + sum_t qa[t] (outer) v[t]``
+    - ``step(s0, jac, a, v, out)``: ``out = s0``, then for each t ``out = jac[t][:, r % N] * out + a[t] (outer) v[t]``
+    - ``inject(s0, g) -> grad``: ``grad[r, d] = sum_b g[b, r % N] * s0[b, r, d]``
+
+    with ``p``, ``g`` of shape ``(B, N)``, ``jac`` ``(M, B, N)``, ``qa``, ``a`` ``(M, B, R)`` and ``v`` ``(M, B, D)``.
+    """
+
+    segment: Callable[[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor], None]
+    step: Callable[[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor], None]
+    inject: Callable[[th.Tensor, th.Tensor], th.Tensor]
+
+
 def _tiled(vec: th.Tensor, k: int) -> th.Tensor:
     """``(..., N)`` -> ``(..., K*N)``, repeating the state dimension once per parameter block."""
     return vec.repeat(*([1] * (vec.dim() - 1)), k)
+
+
+def _outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
+    b, r, _ = s0.shape
+    n = p.shape[1]
+    # Per sequence an (R x M) by (M x D) matrix product, then the decayed carry-over.
+    th.bmm(qa.permute(1, 2, 0), v.permute(1, 0, 2), out=out)
+    out.view(b, r // n, n, -1).addcmul_(s0.view(b, r // n, n, -1), p.view(b, 1, n, 1))
+
+
+def _outer_step(s0: th.Tensor, jac: th.Tensor, a: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
+    b, r, _ = s0.shape
+    n = jac.shape[2]
+    out.copy_(s0)
+    for t in range(jac.shape[0]):
+        out.view(b, r // n, n, -1).mul_(jac[t].view(b, 1, n, 1))
+        out.baddbmm_(a[t].unsqueeze(2), v[t].unsqueeze(1))
+
+
+def _outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
+    g = _tiled(g, s0.shape[1] // g.shape[1])
+    # One read of S(0) into a small accumulator that stays in cache: faster on CPU than a batched
+    # vector-matrix product or einsum, and no temporary of S's size.
+    grad = th.zeros_like(s0[0])
+    for b in range(s0.shape[0]):
+        grad.addcmul_(g[b].unsqueeze(1), s0[b])
+    return grad
+
+
+TORCH_OUTER = OuterOps(segment=_outer_segment, step=_outer_step, inject=_outer_inject)
 
 
 def reverse_products(jacobian: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -38,6 +92,7 @@ def segment_advance(
     sensitivities: tuple[th.Tensor, ...],
     terms: RTRLTerms,
     out: tuple[th.Tensor, ...] | None = None,
+    outer: OuterOps = TORCH_OUTER,
 ) -> tuple[th.Tensor, ...]:
     """
     ``S(M) = P * S(0) + sum_s (Q(s) * a(s)) (outer) v(s)``, once per segment.
@@ -46,6 +101,7 @@ def segment_advance(
     :param sensitivities: ``S(0)`` per RTRL parameter, ``(B, K*N, D)`` or ``(B, K*N)``
     :param terms: the segment's per-step quantities
     :param out: tensors to write ``S(M)`` into (not sharing memory with ``sensitivities``); new ones if None
+    :param outer: the implementation of the work on matrix sensitivities
     :return: ``S(M)`` per RTRL parameter
     """
     p, q = reverse_products(terms.jacobian)
@@ -55,9 +111,7 @@ def segment_advance(
         k = a.shape[-1] // n
         qa = (a.view(m, b, k, n) * q.unsqueeze(2)).view(m, b, k * n)
         if kind == "outer":
-            # Per sequence an (K*N x M) by (M x D) matrix product.
-            th.bmm(qa.permute(1, 2, 0), v.permute(1, 0, 2), out=s_new)
-            s_new.view(b, k, n, -1).addcmul_(s0.view(b, k, n, -1), p.view(b, 1, n, 1))
+            outer.segment(s0, p, qa, v, s_new)
         else:
             th.sum(qa if v is None else qa * v, dim=0, out=s_new)
             s_new.view(b, k, n).addcmul_(s0.view(b, k, n), p.view(b, 1, n))
@@ -69,6 +123,7 @@ def step_advance(
     sensitivities: tuple[th.Tensor, ...],
     terms: RTRLTerms,
     out: tuple[th.Tensor, ...] | None = None,
+    outer: OuterOps = TORCH_OUTER,
 ) -> tuple[th.Tensor, ...]:
     """
     The paper's per-step recursion ``S <- Jh * S + a (outer) v``, step by step (the reference).
@@ -79,38 +134,34 @@ def step_advance(
     m, b, n = jac.shape
     outs = _outputs(sensitivities, out)
     for kind, s0, s, (a, v) in zip(kinds, sensitivities, outs, terms.immediates):
+        if kind == "outer":
+            outer.step(s0, jac, a, v, s)
+            continue
         k = a.shape[-1] // n
         s.copy_(s0)
         for t in range(m):
-            if kind == "outer":
-                s.view(b, k, n, -1).mul_(jac[t].view(b, 1, n, 1))
-                s.baddbmm_(a[t].unsqueeze(2), v[t].unsqueeze(1))
-            else:
-                s.view(b, k, n).mul_(jac[t].view(b, 1, n))
-                s.add_(a[t] if v is None else a[t] * v[t])
+            s.view(b, k, n).mul_(jac[t].view(b, 1, n))
+            s.add_(a[t] if v is None else a[t] * v[t])
     return outs
 
 
-def inject(kinds: tuple[SensitivityKind, ...], sensitivities: tuple[th.Tensor, ...], grad_c0: th.Tensor) -> list[th.Tensor]:
+def inject(
+    kinds: tuple[SensitivityKind, ...],
+    sensitivities: tuple[th.Tensor, ...],
+    grad_c0: th.Tensor,
+    outer: OuterOps = TORCH_OUTER,
+) -> list[th.Tensor]:
     """
     The gradient through the carried state: ``sum_b dL/dc(0)[b] . S(0)[b]`` per RTRL parameter.
 
     :param kinds: ``"outer"`` or ``"diag"`` per sensitivity
     :param sensitivities: ``S(0)`` per RTRL parameter
     :param grad_c0: ``(B, N)`` gradient of the loss with respect to the segment's initial state
+    :param outer: the implementation of the work on matrix sensitivities
     :return: one gradient per RTRL parameter, of the parameter's shape
     """
     n = grad_c0.shape[1]
-    grads = []
-    for kind, s0 in zip(kinds, sensitivities):
-        g = _tiled(grad_c0, s0.shape[1] // n)
-        if kind == "outer":
-            # One read of S(0) into a small accumulator that stays in cache: faster on CPU than a
-            # batched vector-matrix product or einsum, and no temporary of S's size.
-            grad = th.zeros_like(s0[0])
-            for b in range(s0.shape[0]):
-                grad.addcmul_(g[b].unsqueeze(1), s0[b])
-            grads.append(grad)
-        else:
-            grads.append((g * s0).sum(0))
-    return grads
+    return [
+        outer.inject(s0, grad_c0) if kind == "outer" else (_tiled(grad_c0, s0.shape[1] // n) * s0).sum(0)
+        for kind, s0 in zip(kinds, sensitivities)
+    ]

@@ -1,0 +1,189 @@
+"""CUDA kernels: compile checks (every run), dispatch and fallback (every run), equality with torch (GPU)."""
+
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+
+import sb3_rtrl
+from sb3_rtrl import kernels
+from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.rtrl import backend as backends
+from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops
+
+NVCC = shutil.which("nvcc")
+ENTRY_POINTS = [f"{name}_{suffix}" for name in ("segment_advance", "step_advance", "inject") for suffix in ("f32", "f64")]
+
+
+def nvcc_ptx(source: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NVCC, "--ptx", "-arch=sm_90", "-o", str(tmp_path / "out.ptx"), str(source)], capture_output=True, text=True
+    )
+
+
+def test_kernel_sources_exist():
+    assert [p.name for p in kernels.cuda_sources()] == ["sensitivity.cu"]
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on this machine: the CUDA sources were not compiled")
+@pytest.mark.parametrize("source", kernels.cuda_sources(), ids=lambda p: p.name)
+def test_cuda_source_compiles_with_nvcc(source, tmp_path):
+    result = nvcc_ptx(source, tmp_path)
+    assert result.returncode == 0, result.stderr
+    ptx = (tmp_path / "out.ptx").read_text()
+    entries = set(re.findall(r"\.entry\s+(\w+)", ptx))
+    if source.name == "sensitivity.cu":
+        assert set(ENTRY_POINTS) <= entries, entries
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on this machine")
+def test_compile_check_catches_errors(tmp_path):
+    broken = tmp_path / "broken.cu"
+    broken.write_text(kernels.cuda_sources()[0].read_text().replace("acc[i][j] += a_reg[i]", "acc[i][j] += a_reg[i] +", 1))
+    assert nvcc_ptx(broken, tmp_path).returncode != 0
+
+
+def test_only_the_kernels_package_imports_cupy():
+    root = Path(sb3_rtrl.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if re.search(r"^\s*(import cupy|from cupy)", path.read_text(), re.M) and path.parent.name != "kernels"
+    ]
+    assert offenders == []
+
+
+def test_auto_backend_on_cpu_is_torch_with_one_log_line(caplog):
+    backends._reported.clear()
+    with caplog.at_level(logging.INFO, logger="sb3_rtrl"):
+        assert backends.resolve("auto", th.device("cpu")) is torch_ops
+        assert backends.resolve("auto", th.device("cpu")) is torch_ops
+    lines = [r.getMessage() for r in caplog.records if "RTRL backend" in r.getMessage()]
+    assert lines == ["sb3_rtrl: RTRL backend 'torch' (tensors are on cpu, the CUDA kernels need a GPU)"]
+
+
+def test_cupy_backend_refuses_cpu_tensors():
+    with pytest.raises(ValueError, match="backend='cupy' needs tensors on a CUDA device"):
+        backends.resolve("cupy", th.device("cpu"))
+
+
+@pytest.mark.skipif(th.cuda.is_available(), reason="checks the reason given on a machine without a GPU")
+def test_unavailable_reason_without_gpu():
+    reason = kernels.unavailable_reason()
+    assert isinstance(reason, str) and ("CuPy" in reason)
+
+
+# ---------------------------------------------------------------------------------------------- GPU
+
+
+def random_case(b, n, k, d, m, dtype, seed):
+    g = th.Generator(device="cuda").manual_seed(seed)
+    r = k * n
+
+    def rnd(*shape):
+        return th.randn(*shape, generator=g, device="cuda", dtype=dtype)
+
+    jac = th.rand(m, b, n, generator=g, device="cuda", dtype=dtype)
+    jac[th.rand(m, b, n, generator=g, device="cuda") < 0.05] = 0  # episode resets zero the Jacobian
+    return rnd(b, r, d), rnd(b, n), jac, rnd(m, b, r), rnd(m, b, d)
+
+
+SIZES = [(1, 5, 2, 3, 1), (3, 37, 2, 70, 17), (2, 64, 2, 64, 16), (4, 33, 3, 129, 100), (32, 256, 2, 257, 50)]
+
+
+def rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype, tol", [(th.float64, 1e-12), (th.float32, 1e-5)])
+@pytest.mark.parametrize("size", SIZES, ids=str)
+def test_kernels_equal_torch(size, dtype, tol):
+    from sb3_rtrl.kernels import cupy_ops
+
+    b, n, k, d, m = size
+    s0, p, jac, a, v = random_case(b, n, k, d, m, dtype, seed=sum(size))
+    for name in ("segment", "step"):
+        args = (s0, p, a, v) if name == "segment" else (s0, jac, a, v)
+        expected, got = th.full_like(s0, np.nan), th.full_like(s0, np.nan)  # poisoned: every element must be written
+        getattr(torch_ops.TORCH_OUTER, name)(*args, expected)
+        getattr(cupy_ops.CUPY_OUTER, name)(*args, got)
+        th.cuda.synchronize()
+        assert th.isfinite(got).all(), name
+        assert rel(got, expected) <= tol, (name, rel(got, expected))
+    grad = cupy_ops.outer_inject(s0, p)
+    assert rel(grad, torch_ops.TORCH_OUTER.inject(s0, p)) <= tol
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", ["segment", "step"])
+def test_exactness_with_cupy_backend(method):
+    th.manual_seed(0)
+    T, B, D, N = 300, 3, 4, 6
+    cell = ELSTMCell(D, N, forget_bias=1.0, dtype=th.float64, device="cuda")
+    x = th.randn(T, B, D, dtype=th.float64, device="cuda")
+    starts = th.rand(T, B, device="cuda") < 0.02
+    readout = th.randn(T, B, N, dtype=th.float64, device="cuda")
+    h, _ = cell.reference_scan(x, th.zeros(B, N, dtype=th.float64, device="cuda"), starts)
+    (h * readout).sum().backward()
+    ref = [p.grad.clone() for p in cell.parameters()]
+    cell.zero_grad()
+    state = initial_state(cell, B)
+    cuts = [0, 1, 2, 50, 51, 170, 299, T]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        out, state = rtrl_segment(cell, x[lo:hi], starts[lo:hi], state, method=method, backend="cupy")
+        (out * readout[lo:hi]).sum().backward()
+    for p, r in zip(cell.parameters(), ref):
+        assert rel(p.grad, r) <= 1e-10
+
+
+@pytest.mark.gpu
+def test_auto_backend_on_gpu():
+    backends._reported.clear()
+    chosen = backends.resolve("auto", th.device("cuda"))
+    assert (chosen is kernels.ops()) == (kernels.unavailable_reason() is None)
+
+
+GXX = shutil.which("g++")
+
+
+@pytest.mark.skipif(GXX is None, reason="g++ is not on this machine")
+def test_kernels_on_emulated_cuda_threads(tmp_path):
+    """
+    Without a GPU: the CUDA source, compiled for the CPU with threads and barriers standing in for CUDA's
+    (tests/cuda_emulation), against naive loops. Checks indexing, bounds and barriers, not speed.
+    """
+    here = Path(__file__).parent / "cuda_emulation"
+    source = kernels.cuda_sources()[0]
+    binary = tmp_path / "check"
+    build = subprocess.run(
+        [GXX, "-std=c++20", "-O1", "-pthread", "-w", f"-I{here}", f'-DSENSITIVITY_CU="{source}"', "-x", "c++",
+         str(here / "check_sensitivity_kernels.cpp"), "-o", str(binary)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("ok  ") == 10, run.stdout
+
+
+def test_engine_imports_without_stable_baselines3():
+    """The GPU images carry torch and CuPy only: the engine and the kernels must import there."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('stable_baselines3', 'gymnasium', 'sb3_contrib'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sb3_rtrl, sb3_rtrl.kernels, sb3_rtrl.rtrl.torch_ops\n"
+        "assert 'stable_baselines3' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
