@@ -294,10 +294,10 @@ class RTRLA2C(OnPolicyAlgorithm):
             if reads_prev:
                 self._rollout_prev_actions[n_steps - 1] = prev_action
                 self._rollout_prev_rewards[n_steps - 1] = prev_reward
-                with th.no_grad():
-                    self._last_prev_action = (
-                        self.policy.encode_actions(th.as_tensor(actions, device=self.device)).cpu().numpy()
-                    )
+                if self.policy.prev_action:
+                    with th.no_grad():
+                        encoded = self.policy.encode_actions(th.as_tensor(actions, device=self.device))
+                    self._last_prev_action = encoded.cpu().numpy()
                 self._last_prev_reward = np.asarray(rewards, dtype=np.float32).copy()  # before bootstrapping
 
             # Bootstrap on time-limit truncation with the value of the true last observation.

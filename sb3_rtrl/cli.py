@@ -35,6 +35,40 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--gradients", nargs="+", choices=["rtrl", "tbptt"], default=["rtrl", "tbptt"])
     train.add_argument("--eval-episodes", type=_positive, default=100)
     train.add_argument("--no-progress-bar", action="store_true")
+
+    exp = sub.add_parser(
+        "experiment",
+        help="train one of the paper's domains with its settings (tensorboard, checkpoints, Monitor logs)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    exp.add_argument("domain", choices=["atari", "procgen", "dmlab", "memory"])
+    exp.add_argument("--env", default=None, help="game / level / env id (default: the paper's)")
+    exp.add_argument("--gradient", choices=["rtrl", "tbptt"], default="rtrl")
+    exp.add_argument("--steps", type=_positive, default=200_000_000)
+    exp.add_argument("--n-steps", type=_positive, default=None, help="M (default: the paper's for the domain)")
+    exp.add_argument("--n-envs", type=_positive, default=None)
+    exp.add_argument("--hidden-size", type=_positive, default=None)
+    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument("--out", default="runs/experiment")
+    exp.add_argument("--device", default="auto")
+    exp.add_argument("--checkpoint-every", type=_positive, default=1_000_000, help="environment steps")
+    exp.add_argument("--no-tensorboard", action="store_true")
+    exp.add_argument("--pretrain-steps", type=_positive, default=None,
+                     help="dmlab only: the paper's protocol, TBPTT pre-training first, then RTRL on the frozen extractor")  # fmt: skip
+
+    copy = sub.add_parser(
+        "copy",
+        help="the copy task: one eLSTM layer trained fully online (an update per token) with RTRL",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    copy.add_argument("--max-length", type=_positive, default=20)
+    copy.add_argument("--hidden-size", type=_positive, default=128)
+    copy.add_argument("--batch-size", type=_positive, default=32)
+    copy.add_argument("--learning-rate", type=float, default=3e-3)
+    copy.add_argument("--max-tokens", type=_positive, default=2_000_000, help="steps per stream")
+    copy.add_argument("--curriculum", action="store_true", help="grow the length from 2 as each is mastered")
+    copy.add_argument("--device", default="cpu")
+    copy.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -61,6 +95,28 @@ def main(argv: list[str] | None = None) -> None:
             hidden_size=args.hidden_size, learning_rate=args.learning_rate, delay=args.delay,
             gradients=tuple(args.gradients), eval_episodes=args.eval_episodes, progress_bar=not args.no_progress_bar,
         )  # fmt: skip
+    elif args.command == "experiment":
+        from sb3_rtrl.experiments import run_dmlab_protocol, run_experiment
+
+        common = dict(env=args.env, n_steps=args.n_steps, n_envs=args.n_envs, hidden_size=args.hidden_size,
+                      seed=args.seed, tensorboard=not args.no_tensorboard, checkpoint_every=args.checkpoint_every,
+                      device=args.device, progress_bar=True)  # fmt: skip
+        try:
+            if args.pretrain_steps is not None:
+                if args.domain != "dmlab":
+                    parser.exit(2, "sb3-rtrl experiment: error: --pretrain-steps is the DMLab protocol (domain dmlab)\n")
+                run_dmlab_protocol(args.pretrain_steps, args.steps, out=args.out, **common)
+            else:
+                run_experiment(args.domain, args.steps, gradient=args.gradient, out=args.out, **common)
+        except (ImportError, ValueError) as err:
+            parser.exit(2, f"sb3-rtrl experiment: error: {err}\n")
+    elif args.command == "copy":
+        from sb3_rtrl.copy_task import train_copy_task
+
+        result = train_copy_task(max_length=args.max_length, hidden_size=args.hidden_size, batch_size=args.batch_size,
+                                 learning_rate=args.learning_rate, max_tokens=args.max_tokens, seed=args.seed,
+                                 device=args.device, curriculum=args.curriculum)  # fmt: skip
+        print(f"sequence accuracy {result.accuracy:.1%} after {result.sequences} sequences ({result.seconds:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Environments: built-in memory tasks, registered with gymnasium on import."""
+"""Environments: built-in memory tasks (registered with gymnasium on import), and factories for the
+paper's Atari, ProcGen and DeepMind Lab settings (their packages are optional extras)."""
 
 import gymnasium as gym
 
@@ -21,4 +22,35 @@ for _id, _base in NO_VELOCITY_IDS.items():
             reward_threshold=_spec.reward_threshold,
         )
 
-__all__ = ["DELAYED_RECALL_ID", "NO_VELOCITY_IDS", "DelayedRecallEnv", "MaskVelocityWrapper", "make_no_velocity"]
+
+def make_atari_env(*args, **kwargs):
+    """See :func:`sb3_rtrl.envs.atari.make_atari_env`."""
+    from sb3_rtrl.envs.atari import make_atari_env as make
+
+    return make(*args, **kwargs)
+
+
+def make_procgen_env(*args, **kwargs):
+    """See :func:`sb3_rtrl.envs.procgen.make_procgen_env`."""
+    from sb3_rtrl.envs.procgen import make_procgen_env as make
+
+    return make(*args, **kwargs)
+
+
+def make_dmlab_env(*args, **kwargs):
+    """See :func:`sb3_rtrl.envs.dmlab.make_dmlab_env`."""
+    from sb3_rtrl.envs.dmlab import make_dmlab_env as make
+
+    return make(*args, **kwargs)
+
+
+__all__ = [
+    "DELAYED_RECALL_ID",
+    "NO_VELOCITY_IDS",
+    "DelayedRecallEnv",
+    "MaskVelocityWrapper",
+    "make_atari_env",
+    "make_dmlab_env",
+    "make_no_velocity",
+    "make_procgen_env",
+]

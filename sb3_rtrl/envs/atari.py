@@ -1,0 +1,60 @@
+"""Atari with the paper's settings (ale-py; the ROMs ship with it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.env_util import make_atari_env as sb3_make_atari_env
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
+
+PAPER_GAMES = ("Breakout", "Gravitar", "MsPacman", "Qbert", "Seaquest")
+
+
+def atari_env_id(game: str) -> str:
+    """``"Breakout"`` -> ``"ALE/Breakout-v5"``; a full id is returned unchanged."""
+    return game if "/" in game or game.endswith("-v4") else f"ALE/{game}-v5"
+
+
+def make_atari_env(
+    game: str = "Breakout",
+    n_envs: int = 32,
+    seed: int | None = None,
+    frame_stack: int = 4,
+    vec_env_cls: type[VecEnv] | None = None,
+    monitor_dir: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> VecEnv:
+    """
+    A VecEnv of an Atari game as the paper ran it: no-op reset (up to 30), max-and-skip 4, a lost life
+    ends the episode for the agent (so the recurrent state and the sensitivities are reset then), fire on
+    reset, 84x84 grey frames, rewards clipped to their sign, 4 stacked frames, the minimal action set.
+
+    ``ALE/<Game>-v5`` already skips frames and repeats actions at random; both are switched off here
+    (``frameskip=1``, ``repeat_action_probability=0``) so that SB3's AtariWrapper alone sets them, as with
+    the ``NoFrameskip-v4`` ids the paper used.
+
+    :param game: a game name (``"Breakout"``) or a full id (``"ALE/Breakout-v5"``, ``"BreakoutNoFrameskip-v4"``)
+    :param n_envs: number of environments
+    :param seed: random seed
+    :param frame_stack: frames stacked per observation
+    :param vec_env_cls: DummyVecEnv (default) or SubprocVecEnv
+    :param monitor_dir: folder for Monitor logs (true game scores, before reward clipping)
+    :param env_kwargs: more keyword arguments for ``gym.make``
+    """
+    try:
+        import ale_py  # noqa: F401  (registers the ALE ids)
+    except ImportError as err:
+        raise ImportError("Atari needs ale-py and OpenCV: pip install 'sb3-rtrl[atari]'") from err
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    env_id = atari_env_id(game)
+    kwargs: dict[str, Any] = {"full_action_space": False}
+    if env_id.startswith("ALE/"):
+        kwargs.update(frameskip=1, repeat_action_probability=0.0)
+    kwargs.update(env_kwargs or {})
+    env = sb3_make_atari_env(
+        env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs, vec_env_cls=vec_env_cls, monitor_dir=monitor_dir,
+        wrapper_kwargs=dict(noop_max=30, frame_skip=4, screen_size=84, terminal_on_life_loss=True, clip_reward=True),
+    )  # fmt: skip
+    return VecFrameStack(env, frame_stack) if frame_stack > 1 else env

@@ -1,0 +1,136 @@
+"""ProcGen (package ``procgen2``) as an SB3 VecEnv, with the paper's settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+
+GAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot", "heist",
+         "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")  # fmt: skip
+MEMORY_GAMES = ("caveflyer", "dodgeball", "heist", "jumper", "maze", "miner")
+EXPLORATION_GAMES = ("coinrun", "caveflyer", "leaper", "jumper", "maze", "heist", "climber", "ninja")
+INSTALL_HELP = "ProcGen needs the package procgen2 (with gym3 and gym; it pins numpy < 2): pip install 'sb3-rtrl[procgen]'"
+
+
+def check_procgen_args(game: str, distribution_mode: str) -> None:
+    """
+    Reject game and mode names that procgen would kill the interpreter over (its C++ aborts on them).
+
+    :param game: a ProcGen game
+    :param distribution_mode: "easy", "hard", "memory" or "exploration"
+    """
+    if game not in GAMES:
+        raise ValueError(f"unknown ProcGen game {game!r}; one of {', '.join(GAMES)}")
+    allowed = {"easy": GAMES, "hard": GAMES, "memory": MEMORY_GAMES, "exploration": EXPLORATION_GAMES}
+    if distribution_mode not in allowed:
+        raise ValueError(f"distribution_mode must be one of {sorted(allowed)}, got {distribution_mode!r}")
+    if game not in allowed[distribution_mode]:
+        raise ValueError(f"ProcGen's {distribution_mode!r} mode exists only for {', '.join(allowed[distribution_mode])}, "
+                         f"not {game!r}")  # fmt: skip
+
+
+class ProcgenVecEnv(VecEnv):
+    """
+    ProcGen's vectorised gym3 environment as an SB3 VecEnv: 64x64 RGB observations, 15 actions.
+
+    gym3 resets finished episodes by itself, so the true last observation of an episode is not
+    available (``terminal_observation`` is absent from ``infos``); episode ends are ``dones``.
+
+    :param num_envs: number of environments
+    :param game: ProcGen game (``"chaser"`` in the paper)
+    :param distribution_mode: "easy", "hard" (paper), "memory" (a few games) or "exploration"
+    :param num_levels: number of training levels (500 in the paper; 0 for unlimited)
+    :param start_level: first level seed
+    :param seed: random seed of level sampling
+    :param kwargs: more ``ProcgenGym3Env`` options
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        game: str = "chaser",
+        distribution_mode: str = "hard",
+        num_levels: int = 500,
+        start_level: int = 0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        check_procgen_args(game, distribution_mode)
+        try:
+            from procgen import ProcgenGym3Env
+        except ImportError as err:
+            raise ImportError(INSTALL_HELP) from err
+        if distribution_mode == "exploration":  # it sets the levels itself
+            kwargs.update(distribution_mode=distribution_mode)
+        else:
+            kwargs.update(distribution_mode=distribution_mode, num_levels=num_levels, start_level=start_level)
+        self.game = game
+        self.gym3_env = ProcgenGym3Env(num=num_envs, env_name=game, rand_seed=seed, **kwargs)
+        observation_space = spaces.Box(0, 255, shape=(64, 64, 3), dtype=np.uint8)
+        action_space = spaces.Discrete(15)
+        self.render_mode = None  # read by VecEnv.__init__
+        super().__init__(num_envs, observation_space, action_space)
+        self._actions: np.ndarray | None = None
+
+    def reset(self) -> np.ndarray:
+        # gym3 environments cannot be reset: the current observation starts the run.
+        _, obs, _ = self.gym3_env.observe()
+        return obs["rgb"].copy()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions, dtype=np.int32).reshape(self.num_envs)
+
+    def step_wait(self):
+        assert self._actions is not None, "step_async first"
+        self.gym3_env.act(self._actions)
+        reward, obs, first = self.gym3_env.observe()
+        return obs["rgb"].copy(), reward.astype(np.float32), first.astype(bool), [{} for _ in range(self.num_envs)]
+
+    def close(self) -> None:
+        self.gym3_env = None  # gym3 has no close; release it
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        raise NotImplementedError("ProcgenVecEnv has no per-environment attributes to set")
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+        raise NotImplementedError("ProcgenVecEnv has no per-environment methods")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+    def _get_indices(self, indices: Any) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+def make_procgen_env(
+    game: str = "chaser",
+    n_envs: int = 32,
+    distribution_mode: str = "hard",
+    num_levels: int = 500,
+    seed: int | None = None,
+    monitor_dir: str | None = None,
+    **kwargs: Any,
+) -> VecEnv:
+    """
+    A monitored VecEnv of a ProcGen game as the paper ran it (chaser, hard, 500 levels, no frame stack,
+    no action repeat). See :class:`ProcgenVecEnv`; the "memory" mode is there for its six games.
+
+    :param monitor_dir: folder for the VecMonitor's log
+    """
+    import os
+
+    env = ProcgenVecEnv(n_envs, game, distribution_mode, num_levels, seed=seed, **kwargs)
+    filename = None
+    if monitor_dir is not None:
+        os.makedirs(monitor_dir, exist_ok=True)
+        filename = os.path.join(monitor_dir, "procgen")
+    return VecMonitor(env, filename=filename)

@@ -1,0 +1,183 @@
+"""The paper's domains: environment factories, the IMPALA stem, experiment presets, the copy task."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_rtrl import RTRLA2C
+from sb3_rtrl.torch_layers import ImpalaCNN
+
+STAND_INS = Path(__file__).parent / "stand_ins"
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (4, 84, 84), (3, 72, 96)])
+def test_impala_cnn_shapes(shape):
+    space = spaces.Box(0, 255, shape=shape, dtype=np.uint8)
+    net = ImpalaCNN(space)
+    assert [m.conv.out_channels for m in net.stages] == [16, 32, 32]
+    out = net(th.rand(2, *shape))
+    assert out.shape == (2, 256) and (out >= 0).all()
+    with pytest.raises(ValueError, match="needs an image observation space"):
+        ImpalaCNN(spaces.Box(0, 1, shape=(5,)))
+
+
+class LifeLossRecorder(BaseCallback):
+    """Records, at every step, whether an env lost a life and whether the algorithm saw an episode end."""
+
+    def __init__(self):
+        super().__init__()
+        self.lives, self.events = None, []
+
+    def _on_step(self) -> bool:
+        lives = np.array([info["lives"] for info in self.locals["infos"]])
+        if self.lives is not None:
+            for idx in np.flatnonzero(lives < self.lives):
+                self.events.append(bool(self.locals["dones"][idx]))
+        self.lives = lives
+        return True
+
+
+def test_atari_paper_stack_and_life_loss_reset():
+    pytest.importorskip("ale_py")
+    pytest.importorskip("cv2")
+    from sb3_rtrl.envs import make_atari_env
+
+    env = make_atari_env("Breakout", n_envs=2, seed=0)
+    assert env.observation_space.shape == (84, 84, 4)
+    assert env.action_space.n == 4  # minimal action set
+    model = RTRLA2C("CnnLstmPolicy", env, n_steps=8, seed=0,
+                    policy_kwargs=dict(hidden_size=16, features_extractor_class=ImpalaCNN, prev_reward=True,
+                                       features_extractor_kwargs=dict(features_dim=32)))  # fmt: skip
+    recorder = LifeLossRecorder()
+    model.learn(600, callback=recorder)
+    assert recorder.events, "no life was lost in 600 steps of random Breakout"
+    # A lost life ends the episode for the agent: the next step starts with zero state and sensitivities.
+    assert all(recorder.events)
+
+
+def test_procgen_factory_and_smoke_run():
+    pytest.importorskip("procgen")
+    from sb3_rtrl.envs import make_procgen_env
+
+    env = make_procgen_env("chaser", n_envs=2, seed=0)
+    assert env.observation_space.shape == (64, 64, 3) and env.action_space.n == 15
+    model = RTRLA2C("CnnLstmPolicy", env, n_steps=5, seed=0,
+                    policy_kwargs=dict(hidden_size=16, features_extractor_class=ImpalaCNN,
+                                       features_extractor_kwargs=dict(features_dim=32)))  # fmt: skip
+    model.learn(200)
+    assert model.num_timesteps >= 200
+    memory = make_procgen_env("heist", n_envs=1, distribution_mode="memory", seed=0)
+    assert memory.reset().shape == (1, 64, 64, 3)
+
+
+@pytest.mark.parametrize(
+    "game, mode, match",
+    [("chasr", "hard", "unknown ProcGen game"), ("chaser", "memory", "'memory' mode exists only for"),
+     ("chaser", "extreme", "distribution_mode must be one of")],
+)  # fmt: skip
+def test_procgen_names_checked_before_the_interpreter_can_abort(game, mode, match):
+    from sb3_rtrl.envs.procgen import check_procgen_args
+
+    with pytest.raises(ValueError, match=match):
+        check_procgen_args(game, mode)
+
+
+@pytest.fixture
+def deepmind_lab_stand_in(monkeypatch):
+    monkeypatch.syspath_prepend(str(STAND_INS))
+    monkeypatch.delitem(sys.modules, "deepmind_lab", raising=False)
+    import deepmind_lab
+
+    assert "STAND-IN" in deepmind_lab.__doc__
+    deepmind_lab.calls.clear()
+    return deepmind_lab
+
+
+def test_dmlab_adapter_without_deepmind_lab(monkeypatch):
+    monkeypatch.setitem(sys.modules, "deepmind_lab", None)
+    from sb3_rtrl.envs.dmlab import DMLabEnv
+
+    with pytest.raises(ImportError, match="DeepMind Lab .* is not installed"):
+        DMLabEnv()
+
+
+def test_dmlab_adapter_on_the_stand_in(deepmind_lab_stand_in):
+    from sb3_rtrl.envs.dmlab import ACTION_SET, DMLabEnv
+
+    env = DMLabEnv("rooms_watermaze", seed=3)
+    assert deepmind_lab_stand_in.calls[0][1] == "contributed/dmlab30/rooms_watermaze"
+    assert env.observation_space.shape == (72, 96, 3) and env.action_space.n == 9
+    obs, _ = env.reset()
+    assert obs.shape == (72, 96, 3) and obs.dtype == np.uint8
+    deepmind_lab_stand_in.calls.clear()
+    obs, reward, terminated, truncated, _ = env.step(6)  # look left + forward
+    steps = [c for c in deepmind_lab_stand_in.calls if c[0] == "step"]
+    assert [c[2] for c in steps] == [1, 1, 1, 1]  # action repeat 4, one frame at a time
+    assert all(c[1] == tuple(ACTION_SET[6]) for c in steps)
+    assert obs[0, 0, 0] == 4  # max over the last two frames (frames 3 and 4): frame 4's marker
+    total, done = reward, terminated
+    while not done:
+        _, reward, done, truncated, _ = env.step(0)  # forward: the stand-in pays every 4 frames forward
+        total += reward
+    assert total > 0 and not truncated
+    with pytest.raises(ValueError, match="not in Discrete"):
+        env.step(9)
+
+
+def test_dmlab_protocol_end_to_end(deepmind_lab_stand_in, tmp_path):
+    from sb3_rtrl.experiments import run_dmlab_protocol
+
+    model = run_dmlab_protocol(pretrain_steps=64, steps=64, out=str(tmp_path), n_envs=2, n_steps=8, hidden_size=8,
+                               tensorboard=True, verbose=0, device="cpu")  # fmt: skip
+    assert model.gradient == "rtrl" and model.policy.freeze_features_extractor
+    assert not any(p.requires_grad for p in model.policy.features_extractor.parameters())
+    pre = RTRLA2C.load(tmp_path / "pretrain" / "final.zip", device="cpu")
+    assert pre.gradient == "tbptt"
+    for p, q in zip(pre.policy.features_extractor.parameters(), model.policy.features_extractor.parameters()):
+        assert th.equal(p, q)  # the RTRL run kept the pre-trained stem frozen
+    assert any((tmp_path / "rtrl" / "tensorboard").iterdir())
+    assert (tmp_path / "rtrl" / "monitor").exists()
+
+
+def test_memory_preset_uses_paper_hyperparameters(tmp_path):
+    from sb3_rtrl.experiments import run_experiment
+
+    model = run_experiment("memory", 256, out=str(tmp_path), tensorboard=False, checkpoint_every=128, verbose=0)
+    assert model.max_grad_norm == 40.0 and model.ent_coef == 0.01 and model.vf_coef == 0.25
+    assert model.policy.optimizer.defaults["eps"] == 0.01 and model.policy.optimizer.defaults["alpha"] == 0.99
+    assert model.lr_schedule(1.0) == pytest.approx(6e-4) and model.lr_schedule(0.0) == 0.0
+    assert list((tmp_path / "checkpoints").iterdir())
+
+
+def test_copy_task_learns_fully_online_small():
+    """T = 5, one update per token (M = 1), exact RTRL: 100% sequence accuracy (about 40 s)."""
+    from sb3_rtrl.copy_task import train_copy_task
+
+    result = train_copy_task(max_length=5, hidden_size=64, max_tokens=40_000, eval_every=500, verbose=False)
+    assert result.accuracy == 1.0, result
+
+
+@pytest.mark.slow
+def test_copy_task_learns_fully_online_t20():
+    from sb3_rtrl.copy_task import train_copy_task
+
+    result = train_copy_task(max_length=20, hidden_size=128, max_tokens=400_000, eval_every=1000, curriculum=True,
+                             verbose=False)  # fmt: skip
+    assert result.accuracy == 1.0, result
+
+
+def test_copy_task_data():
+    from sb3_rtrl.copy_task import make_sequence
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        inputs, targets = make_sequence(rng, 7)
+        length = (len(inputs) - 1) // 2
+        assert 1 <= length <= 7 and inputs[length] == 2
+        np.testing.assert_array_equal(targets[length + 1 :], inputs[:length])
+        assert (targets[: length + 1] == -1).all()
