@@ -53,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--device", default="auto")
     exp.add_argument("--checkpoint-every", type=_positive, default=1_000_000, help="environment steps")
     exp.add_argument("--no-tensorboard", action="store_true")
-    exp.add_argument("--pretrain-steps", type=_positive, default=None,
-                     help="dmlab only: the paper's protocol, TBPTT pre-training first, then RTRL on the frozen extractor")  # fmt: skip
+    exp.add_argument(
+        "--pretrain-steps",
+        type=_positive,
+        default=None,
+        help="dmlab only: the paper's protocol, TBPTT pre-training first, then RTRL on the frozen extractor",
+    )
 
     copy = sub.add_parser(
         "copy",
