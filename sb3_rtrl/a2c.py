@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any, ClassVar, TypeVar
 
@@ -26,6 +27,7 @@ from sb3_rtrl.policies import (
 )
 from sb3_rtrl.rtrl import GRADIENTS, METHODS, RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import BACKENDS, Backend
+from sb3_rtrl.safe_load import add_description
 
 SelfRTRLA2C = TypeVar("SelfRTRLA2C", bound="RTRLA2C")
 
@@ -411,6 +413,23 @@ class RTRLA2C(OnPolicyAlgorithm):
         if self.gradient == "rtrl":
             self.logger.record("train/rtrl_sensitivity_rms", new_state.sensitivity_norm())
         self.logger.record("train/rtrl_cell_state_rms", float(new_state.c.pow(2).mean().sqrt()))
+
+    def save(self, path: Any, exclude: Any = None, include: Any = None) -> None:
+        """
+        SB3's save, plus a plain description of the pickled entries so that :func:`sb3_rtrl.hub.load_model`
+        can load the file without unpickling anything (see :mod:`sb3_rtrl.safe_load`).
+
+        :param path: file path (``.zip`` added if missing) or a writable binary file object
+        :param exclude: attributes not to save
+        :param include: attributes to save even if normally excluded
+        """
+        super().save(path, exclude=exclude, include=include)
+        if isinstance(path, (str, os.PathLike)):
+            path = str(path)
+            add_description(path if path.endswith(".zip") else f"{path}.zip", self)
+        else:
+            warnings.warn("saved to a file object: without sb3-rtrl's description, loading it needs trust_remote_code",
+                          stacklevel=2)  # fmt: skip
 
     def predict(  # type: ignore[override]
         self,
