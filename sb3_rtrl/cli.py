@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="dmlab only: the paper's protocol, TBPTT pre-training first, then RTRL on the frozen extractor",
     )
 
+    plot = sub.add_parser("plot", help="learning curves of one or more runs (Monitor logs or progress.csv) as a PNG")
+    plot.add_argument("runs", nargs="+", help="run folders; LABEL=FOLDER to name a curve")
+    plot.add_argument("--out", default="learning_curve.png")
+    plot.add_argument("--key", default="r", help="'r' (episode reward), 'is_success', or another column")
+    plot.add_argument("--window", type=_positive, default=100, help="moving average over episodes")
+    plot.add_argument("--title", default=None)
+
     copy = sub.add_parser(
         "copy",
         help="the copy task: one eLSTM layer trained fully online (an update per token) with RTRL",
@@ -114,6 +121,14 @@ def main(argv: list[str] | None = None) -> None:
                 run_experiment(args.domain, args.steps, gradient=args.gradient, out=args.out, **common)
         except (ImportError, ValueError) as err:
             parser.exit(2, f"sb3-rtrl experiment: error: {err}\n")
+    elif args.command == "plot":
+        from sb3_rtrl.plotting import plot_curves
+
+        runs = dict(run.split("=", 1) if "=" in run else (os.path.basename(os.path.normpath(run)), run) for run in args.runs)
+        try:
+            print(plot_curves(runs, args.out, key=args.key, window=args.window, title=args.title))
+        except ValueError as err:
+            parser.exit(2, f"sb3-rtrl plot: error: {err}\n")
     elif args.command == "copy":
         from sb3_rtrl.copy_task import train_copy_task
 

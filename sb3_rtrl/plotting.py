@@ -9,17 +9,30 @@ import pandas as pd
 from stable_baselines3.common.monitor import get_monitor_files
 from stable_baselines3.common.results_plotter import load_results
 
+PROGRESS_KEYS = {"r": "rollout/ep_rew_mean", "is_success": "rollout/success_rate"}
+
 
 def load_curve(folder: str, key: str = "r") -> tuple[np.ndarray, np.ndarray]:
     """
-    Episode-end timesteps and a per-episode value (reward ``"r"`` or ``"is_success"``) of all monitors in a folder.
+    A learning curve from a run folder: its Monitor logs (``*.monitor.csv``, one value per episode) or,
+    failing those, SB3's ``progress.csv`` (one value per log interval).
 
-    :param folder: folder holding one or more ``*.monitor.csv`` files
-    :param key: the monitor column to read
-    :return: cumulative timesteps at each episode end (sorted by wall time) and the values
+    :param folder: the run's folder
+    :param key: ``"r"`` (episode reward) or ``"is_success"``; another Monitor column or progress key
+    :return: timesteps and values
     """
-    if not os.path.isdir(folder) or not get_monitor_files(folder):
-        raise ValueError(f"no Monitor log (*.monitor.csv) in {folder}")
+    if not os.path.isdir(folder):
+        raise ValueError(f"no folder {folder}")
+    if not get_monitor_files(folder):
+        progress = os.path.join(folder, "progress.csv")
+        if not os.path.isfile(progress):
+            raise ValueError(f"no Monitor log (*.monitor.csv) and no progress.csv in {folder}")
+        frame = pd.read_csv(progress)
+        column = PROGRESS_KEYS.get(key, key)
+        if column not in frame.columns or "time/total_timesteps" not in frame.columns:
+            raise ValueError(f"{progress} has no column {column!r}")
+        frame = frame.dropna(subset=[column])
+        return frame["time/total_timesteps"].to_numpy(), frame[column].to_numpy(dtype=float)
     frame: pd.DataFrame = load_results(folder)
     if key not in frame.columns:
         raise ValueError(f"the Monitor logs in {folder} have no column {key!r} (columns: {list(frame.columns)})")

@@ -1,0 +1,3 @@
+from sb3_rtrl.zoo import main
+
+main()

@@ -1,0 +1,49 @@
+"""The sb3-rtrl command line: train (short), plot, check, and its errors."""
+
+import subprocess
+import sys
+
+import pytest
+from stable_baselines3.common.logger import configure
+
+from sb3_rtrl import RTRLA2C
+from sb3_rtrl.cli import main
+
+
+def test_train_short_run_writes_table_png_and_models(tmp_path, capsys):
+    main(["train", "--steps", "3000", "--n-envs", "4", "--delay", "5", "--eval-episodes", "10", "--out", str(tmp_path),
+          "--no-progress-bar"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "gradient" in out and "rtrl" in out and "tbptt" in out and "success" in out
+    assert (tmp_path / "learning_curve.png").stat().st_size > 1000
+    assert (tmp_path / "rtrl" / "model.zip").is_file() and (tmp_path / "tbptt" / "model.zip").is_file()
+
+
+def test_plot_monitor_and_progress_logs(tmp_path):
+    model = RTRLA2C("MlpLstmPolicy", "sb3_rtrl/DelayedRecall-v0", n_steps=4, policy_kwargs=dict(hidden_size=8))
+    model.set_logger(configure(str(tmp_path / "progress_run"), ["csv"]))
+    model.learn(2000, log_interval=1)
+    main(["train", "--steps", "800", "--n-envs", "2", "--delay", "3", "--eval-episodes", "2", "--out",
+          str(tmp_path / "t"), "--gradients", "rtrl", "--no-progress-bar"])  # fmt: skip
+    png = tmp_path / "curves.png"
+    main(["plot", f"monitor={tmp_path / 't' / 'rtrl'}", str(tmp_path / "progress_run"), "--out", str(png), "--window", "5"])
+    assert png.stat().st_size > 1000
+
+
+def test_cli_errors():
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--env", "NoSuchEnv-v9"])
+    assert err.value.code == 2
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--steps", "0"])
+    assert err.value.code == 2
+    with pytest.raises(SystemExit) as err:
+        main(["plot", "/nonexistent/run"])
+    assert err.value.code == 2
+
+
+def test_python_dash_m_and_check():
+    result = subprocess.run([sys.executable, "-m", "sb3_rtrl", "check"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    errors = [float(line.split()[-1]) for line in result.stdout.splitlines() if "relative error" in line]
+    assert len(errors) == 10 and max(errors) < 1e-10

@@ -1,0 +1,31 @@
+"""rl-zoo3 runs RTRLA2C with its own train and enjoy scripts (extra ``zoo``)."""
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("rl_zoo3")
+
+
+def zoo(*args, cwd):
+    result = subprocess.run([sys.executable, "-m", "sb3_rtrl.zoo", *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_zoo_train_and_enjoy(tmp_path):
+    out = zoo("train", "--algo", "rtrl_a2c", "--env", "CartPoleNoVel-v1", "-n", "512", "-f", "logs", "--seed", "0",
+              cwd=tmp_path)  # fmt: skip
+    assert "rtrl_a2c/hyperparams/rtrl_a2c.yml" in out.replace("zoo/", "rtrl_a2c/") or "rtrl_a2c.yml" in out
+    run_dir = tmp_path / "logs" / "rtrl_a2c" / "CartPoleNoVel-v1_1"
+    assert (run_dir / "CartPoleNoVel-v1.zip").is_file()
+    out = zoo("enjoy", "--algo", "rtrl_a2c", "--env", "CartPoleNoVel-v1", "-f", "logs", "--exp-id", "1", "--no-render",
+              "-n", "200", cwd=tmp_path)  # fmt: skip
+    assert "Mean reward" in out or "Episode Reward" in out
+
+
+def test_zoo_usage_error():
+    result = subprocess.run([sys.executable, "-m", "sb3_rtrl.zoo", "fly"], capture_output=True, text=True)
+    assert result.returncode != 0 and "usage: python -m sb3_rtrl.zoo" in result.stderr
