@@ -82,6 +82,7 @@ def train_copy_task(
     device: str = "cpu",
     backend: str = "auto",
     curriculum: bool = False,
+    curriculum_threshold: float = 0.98,
     verbose: bool = True,
 ) -> CopyResult:
     """
@@ -99,7 +100,9 @@ def train_copy_task(
     :param device: "cpu" or "cuda"
     :param backend: sensitivity backend ("auto", "torch", "cupy")
     :param curriculum: start with sequences of length up to 2 and add one whenever the evaluation at the
-        current length reaches ``target_accuracy`` (training stops only at ``max_length``)
+        current length reaches ``curriculum_threshold``; training stops only when the evaluation at
+        ``max_length`` reaches ``target_accuracy``
+    :param curriculum_threshold: accuracy at which the curriculum moves to the next length
     :param verbose: print progress
     """
     if max_length < 1:
@@ -140,8 +143,8 @@ def train_copy_task(
                 rate = step * batch_size / (time.perf_counter() - start)
                 print(f"tokens/stream {step:>8}  sequences {sequences:>8}  length <= {length:<5} accuracy {accuracy:6.1%}  "
                       f"({rate:,.0f} tokens/s)")  # fmt: skip
-            if accuracy >= target_accuracy:
-                if length == max_length:
-                    break
+            if length == max_length and accuracy >= target_accuracy:
+                break
+            if length < max_length and accuracy >= curriculum_threshold:
                 length += 1
     return CopyResult(step * batch_size, sequences, time.perf_counter() - start, accuracy)

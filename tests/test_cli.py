@@ -47,3 +47,20 @@ def test_python_dash_m_and_check():
     assert result.returncode == 0, result.stderr
     errors = [float(line.split()[-1]) for line in result.stdout.splitlines() if "relative error" in line]
     assert len(errors) == 10 and max(errors) < 1e-10
+
+
+def test_tensorboard_receives_rtrl_figures(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = RTRLA2C("MlpLstmPolicy", "sb3_rtrl/DelayedRecall-v0", n_steps=4, policy_kwargs=dict(hidden_size=8),
+                    tensorboard_log=str(tmp_path))  # fmt: skip
+    model.learn(400, log_interval=1, tb_log_name="run")
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1
+    events = EventAccumulator(str(runs[0]))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/rtrl_sensitivity_rms", "train/rtrl_cell_state_rms", "train/policy_loss"} <= tags, tags
+    values = [e.value for e in events.Scalars("train/rtrl_sensitivity_rms")]
+    assert values and max(values) > 0

@@ -50,20 +50,21 @@ def _tile_grid(b: int, r: int, d: int) -> tuple[int, int, int]:
     return ((d + TILE - 1) // TILE, (r + TILE - 1) // TILE, b)
 
 
-def outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
+def _advance(name: str, s0: th.Tensor, per_state: th.Tensor, a: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
+    """Launch an advance kernel; ``per_state`` is P ``(B, N)`` for the segment kernel, Jh ``(M, B, N)`` for the step one."""
     b, r, d = s0.shape
-    m, n = qa.shape[0], p.shape[1]
-    qa, v, p = qa.contiguous(), v.contiguous(), p.contiguous()
-    args = (_view(s0), _view(p), _view(qa), _view(v), _view(out), *np.array([b, r, n, d, m], dtype=np.int32))
-    _launch("segment_advance", s0.dtype, _tile_grid(b, r, d), (THREADS, THREADS), args)
+    m, n = a.shape[0], per_state.shape[-1]
+    per_state, a, v = per_state.contiguous(), a.contiguous(), v.contiguous()
+    args = (_view(s0), _view(per_state), _view(a), _view(v), _view(out), *np.array([b, r, n, d, m], dtype=np.int32))
+    _launch(name, s0.dtype, _tile_grid(b, r, d), (THREADS, THREADS), args)
+
+
+def outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
+    _advance("segment_advance", s0, p, qa, v, out)
 
 
 def outer_step(s0: th.Tensor, jac: th.Tensor, a: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
-    b, r, d = s0.shape
-    m, n = jac.shape[0], jac.shape[2]
-    jac, a, v = jac.contiguous(), a.contiguous(), v.contiguous()
-    args = (_view(s0), _view(jac), _view(a), _view(v), _view(out), *np.array([b, r, n, d, m], dtype=np.int32))
-    _launch("step_advance", s0.dtype, _tile_grid(b, r, d), (THREADS, THREADS), args)
+    _advance("step_advance", s0, jac, a, v, out)
 
 
 def outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
