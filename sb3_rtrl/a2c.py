@@ -184,8 +184,9 @@ class RTRLA2C(OnPolicyAlgorithm):
         self._last_cell_state = th.zeros(n, cell.hidden_size, device=self.device)
         self._rollout_start_cell_state = self._last_cell_state
         # Two sets of sensitivity buffers, alternated: the new state is written while the old one is read.
+        # TBPTT leaves its (zero) sensitivities as they are and needs no second set.
         self._rtrl_state = initial_state(cell, n)
-        self._rtrl_spare = initial_state(cell, n)
+        self._rtrl_spare = initial_state(cell, n) if self.gradient == "rtrl" else self._rtrl_state
         self._last_prev_action = np.zeros((n, self.policy.prev_action_dim), dtype=np.float32)
         self._last_prev_reward = np.zeros(n, dtype=np.float32)
         self._rollout_prev_actions = np.zeros((self.n_steps, n, self.policy.prev_action_dim), dtype=np.float32)

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     copy.add_argument("--max-length", type=_positive, default=20)
     copy.add_argument("--hidden-size", type=_positive, default=128)
-    copy.add_argument("--batch-size", type=_positive, default=32)
+    copy.add_argument("--batch-size", type=_positive, default=32, help="parallel sequence streams")
     copy.add_argument("--learning-rate", type=float, default=3e-3)
     copy.add_argument("--max-tokens", type=_positive, default=2_000_000, help="steps per stream")
     copy.add_argument("--curriculum", action="store_true", help="grow the length from 2 as each is mastered")
