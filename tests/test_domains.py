@@ -165,8 +165,8 @@ def test_copy_task_learns_fully_online_small():
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="not reached on the CPU yet (2026-11-23): with curriculum, N=128, B=256, 34k tokens/s, length 9 at 94% "
-    "after 8 minutes; N=512 length 6 after 4 minutes. Remove this marker when it passes.",
+    reason="not reached on the CPU yet (2026-11-23): with curriculum and 256 streams, N=128 stuck at length 9 (94%) "
+    "after 11 minutes, N=512 at length 8 (95%) after 6.5 minutes. Remove this marker when it passes.",
 )
 def test_copy_task_learns_fully_online_t20():
     """The issue's target: T = 20, 100% sequence accuracy, fully online RTRL on the CPU."""
