@@ -120,7 +120,7 @@ def test_immediate_terms_match_autograd():
             if spec.kind == "outer":
                 expected = a[0][:, rows].unsqueeze(-1) * v[0].unsqueeze(1)
             else:
-                expected = a[0][:, rows] * (1.0 if v is None else v[0][:, rows])
+                expected = a[0][:, rows] * (1.0 if v is None else v[0][:, rows] if v.shape[-1] == 2 * N else v[0])
             th.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
             # and nothing else: row k*N+i acts on state i alone
             mask = th.ones(N, N, dtype=th.bool)

@@ -44,8 +44,9 @@ class RTRLTerms:
 
     :param jacobian: ``(T, B, N)`` diagonal of ``dc(t) / dc(t-1)``, already zero where an episode starts
     :param immediates: per RTRL parameter (in the cell's ``rtrl_specs`` order), the pair ``(a, v)``:
-        ``a`` of shape ``(T, B, K*N)``; ``v`` of shape ``(T, B, D)`` for ``"outer"``, ``(T, B, K*N)`` for
-        ``"diag"``, or ``None`` meaning ones
+        ``a`` of shape ``(T, B, K*N)``; ``v`` of shape ``(T, B, D)`` for ``"outer"``; for ``"diag"``
+        ``(T, B, K*N)``, or ``(T, B, N)`` shared by the K blocks, or ``None`` meaning ones. Parameters may
+        share one ``a`` tensor; the engine then computes its products once.
     """
 
     jacobian: th.Tensor

@@ -84,8 +84,8 @@ class ELSTMCell(ElementwiseRecurrentCell):
         h = self._output(x, c_all)
         terms = None
         if need_terms:
-            v_hh = th.cat([c_tilde, c_tilde], dim=-1)
-            terms = RTRLTerms(jacobian=jacobian, immediates=[(a, x.detach()), (a, v_hh), (a, None)])
+            # dc_i / dw_z[i] = zh_i * c~_i and dc_i / dw_f[i] = fh_i * c~_i: c~ is shared by both blocks.
+            terms = RTRLTerms(jacobian=jacobian, immediates=[(a, x.detach()), (a, c_tilde), (a, None)])
         return h, c_all[-1], terms
 
     def _output(self, x: th.Tensor, c_all: th.Tensor) -> th.Tensor:

@@ -7,8 +7,6 @@ from typing import Any
 from stable_baselines3.common.env_util import make_atari_env as sb3_make_atari_env
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
-PAPER_GAMES = ("Breakout", "Gravitar", "MsPacman", "Qbert", "Seaquest")
-
 
 def atari_env_id(game: str) -> str:
     """``"Breakout"`` -> ``"ALE/Breakout-v5"``; a full id is returned unchanged."""

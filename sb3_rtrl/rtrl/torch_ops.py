@@ -83,6 +83,14 @@ def reverse_products(jacobian: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     return q[0] * jacobian[0], q
 
 
+def _times_partner(a: th.Tensor, v: th.Tensor, k: int, n: int) -> th.Tensor:
+    """``a * v`` for a diag sensitivity; ``v`` of width N is shared by the K blocks of ``a`` (width K*N)."""
+    if v.shape[-1] == a.shape[-1]:
+        return a * v
+    lead = a.shape[:-1]
+    return (a.view(*lead, k, n) * v.unsqueeze(-2)).view(*lead, k * n)
+
+
 def _outputs(sensitivities: tuple[th.Tensor, ...], out: tuple[th.Tensor, ...] | None) -> tuple[th.Tensor, ...]:
     return tuple(th.empty_like(s) for s in sensitivities) if out is None else out
 
@@ -107,13 +115,16 @@ def segment_advance(
     p, q = reverse_products(terms.jacobian)
     m, b, n = q.shape
     outs = _outputs(sensitivities, out)
+    qa_of: dict[int, th.Tensor] = {}  # cells share one ``a`` between parameters: Q * a once per tensor
     for kind, s0, s_new, (a, v) in zip(kinds, sensitivities, outs, terms.immediates):
         k = a.shape[-1] // n
-        qa = (a.view(m, b, k, n) * q.unsqueeze(2)).view(m, b, k * n)
+        if id(a) not in qa_of:
+            qa_of[id(a)] = (a.view(m, b, k, n) * q.unsqueeze(2)).view(m, b, k * n)
+        qa = qa_of[id(a)]
         if kind == "outer":
             outer.segment(s0, p, qa, v, s_new)
         else:
-            th.sum(qa if v is None else qa * v, dim=0, out=s_new)
+            th.sum(qa if v is None else _times_partner(qa, v, k, n), dim=0, out=s_new)
             s_new.view(b, k, n).addcmul_(s0.view(b, k, n), p.view(b, 1, n))
     return outs
 
@@ -141,7 +152,7 @@ def step_advance(
         s.copy_(s0)
         for t in range(m):
             s.view(b, k, n).mul_(jac[t].view(b, 1, n))
-            s.add_(a[t] if v is None else a[t] * v[t])
+            s.add_(a[t] if v is None else _times_partner(a[t], v[t], k, n))
     return outs
 
 
