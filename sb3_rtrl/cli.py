@@ -73,11 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     copy.add_argument("--max-length", type=_positive, default=20)
-    copy.add_argument("--hidden-size", type=_positive, default=128)
-    copy.add_argument("--batch-size", type=_positive, default=32, help="parallel sequence streams")
-    copy.add_argument("--learning-rate", type=float, default=3e-3)
+    copy.add_argument("--hidden-size", type=_positive, default=256)
+    copy.add_argument("--batch-size", type=_positive, default=256, help="parallel sequence streams")
+    copy.add_argument("--learning-rate", type=float, default=1e-2, help="Adam's rate (at length 2 if it falls)")
+    copy.add_argument("--falling-rate", action=argparse.BooleanOptionalAction, default=True,
+                      help="the rate falls as 1/length as the curriculum grows")  # fmt: skip
+    copy.add_argument("--max-grad-norm", type=float, default=1.0, help="clip the global gradient norm (0: off)")
+    copy.add_argument("--forget-bias", type=float, default=0.0, help="added to the forget gate's bias at init")
     copy.add_argument("--max-tokens", type=_positive, default=2_000_000, help="steps per stream")
-    copy.add_argument("--curriculum", action="store_true", help="grow the length from 2 as each is mastered")
+    copy.add_argument("--curriculum", action=argparse.BooleanOptionalAction, default=True,
+                      help="grow the length from 2 as each is mastered")  # fmt: skip
     copy.add_argument("--device", default="cpu")
     copy.add_argument("--seed", type=int, default=0)
     return parser
@@ -130,11 +135,16 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl plot: error: {err}\n")
     elif args.command == "copy":
-        from sb3_rtrl.copy_task import train_copy_task
+        from sb3_rtrl.copy_task import falling_rate, train_copy_task
 
-        result = train_copy_task(max_length=args.max_length, hidden_size=args.hidden_size, batch_size=args.batch_size,
-                                 learning_rate=args.learning_rate, max_tokens=args.max_tokens, seed=args.seed,
-                                 device=args.device, curriculum=args.curriculum)  # fmt: skip
+        try:
+            rate = falling_rate(args.learning_rate) if args.falling_rate else args.learning_rate
+            result = train_copy_task(max_length=args.max_length, hidden_size=args.hidden_size, batch_size=args.batch_size,
+                                     learning_rate=rate, max_tokens=args.max_tokens, seed=args.seed,
+                                     device=args.device, curriculum=args.curriculum, forget_bias=args.forget_bias,
+                                     max_grad_norm=args.max_grad_norm or None)  # fmt: skip
+        except ValueError as err:
+            parser.exit(2, f"sb3-rtrl copy: error: {err}\n")
         print(f"sequence accuracy {result.accuracy:.1%} after {result.sequences} sequences ({result.seconds:.0f} s)")
 
 

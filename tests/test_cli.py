@@ -1,4 +1,4 @@
-"""The sb3-rtrl command line: train (short), plot, check, and its errors."""
+"""The sb3-rtrl command line: train (short), plot, copy, check, and its errors."""
 
 import subprocess
 import sys
@@ -28,6 +28,33 @@ def test_plot_monitor_and_progress_logs(tmp_path):
     png = tmp_path / "curves.png"
     main(["plot", f"monitor={tmp_path / 't' / 'rtrl'}", str(tmp_path / "progress_run"), "--out", str(png), "--window", "5"])
     assert png.stat().st_size > 1000
+
+
+def test_copy_passes_its_options(monkeypatch, capsys):
+    import sb3_rtrl.copy_task as copy_task
+
+    seen = {}
+    real = copy_task.train_copy_task
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(copy_task, "train_copy_task", spy)
+    main(["copy", "--max-length", "3", "--hidden-size", "16", "--batch-size", "4", "--max-tokens", "50",
+          "--forget-bias", "-1.5", "--max-grad-norm", "2.0", "--curriculum", "--learning-rate", "0.01",
+          "--falling-rate"])  # fmt: skip
+    assert seen["forget_bias"] == -1.5 and seen["max_grad_norm"] == 2.0 and seen["curriculum"] is True
+    assert seen["learning_rate"](2) == pytest.approx(0.01) and seen["learning_rate"](20) == pytest.approx(0.001)
+    assert seen["max_length"] == 3 and seen["hidden_size"] == 16 and seen["batch_size"] == 4
+    assert "sequence accuracy" in capsys.readouterr().out
+    main(["copy", "--max-length", "3", "--hidden-size", "16", "--batch-size", "4", "--max-tokens", "20",
+          "--no-falling-rate", "--max-grad-norm", "0", "--no-curriculum"])  # fmt: skip
+    assert seen["learning_rate"] == 0.01 and seen["max_grad_norm"] is None and seen["curriculum"] is False
+    for bad in (["--learning-rate", "-1"], ["--learning-rate", "-1", "--no-falling-rate"], ["--max-grad-norm", "-2"]):
+        with pytest.raises(SystemExit) as err:
+            main(["copy", "--max-tokens", "5", *bad])
+        assert err.value.code == 2
 
 
 def test_cli_errors():

@@ -187,3 +187,40 @@ def test_copy_task_data():
         assert 1 <= length <= 7 and inputs[length] == 2
         np.testing.assert_array_equal(targets[length + 1 :], inputs[:length])
         assert (targets[: length + 1] == -1).all()
+        assert set(inputs[:length]) <= {0, 1} and (inputs[length + 1 :] == 3).all()
+
+
+def test_copy_task_batch_padding():
+    from sb3_rtrl.copy_task import make_sequences
+
+    inputs, targets, steps = make_sequences(np.random.default_rng(1), 6, 400)
+    assert inputs.shape == targets.shape == (400, 13)
+    lengths = (steps - 1) // 2
+    assert set(lengths) == set(range(1, 7))  # every length occurs
+    for x, y, n in zip(inputs, targets, lengths):
+        assert x[n] == 2 and (x[n + 1 :] == 3).all() and (y[2 * n + 1 :] == -1).all()
+        np.testing.assert_array_equal(y[n + 1 : 2 * n + 1], x[:n])
+
+
+def test_copy_task_learning_rate_follows_the_curriculum(monkeypatch):
+    import torch as th
+
+    from sb3_rtrl.copy_task import train_copy_task
+
+    optimizers, asked = [], []
+    real_adam = th.optim.Adam
+
+    def adam(*args, **kwargs):
+        optimizers.append(real_adam(*args, **kwargs))
+        return optimizers[-1]
+
+    def rate(length):
+        asked.append(length)
+        return 1e-3 / length
+
+    monkeypatch.setattr(th.optim, "Adam", adam)
+    # A threshold of 0 moves the curriculum on at every evaluation: lengths 2, 3, 4, 5.
+    result = train_copy_task(max_length=5, hidden_size=8, batch_size=4, learning_rate=rate, max_tokens=40, eval_every=10,
+                             eval_sequences=10, curriculum=True, curriculum_threshold=0.0, verbose=False)  # fmt: skip
+    assert asked == [2, 3, 4, 5] and result.tokens == 160
+    assert optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 / 5)

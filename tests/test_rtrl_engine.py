@@ -50,7 +50,10 @@ def run_segments(cell, x, starts, readout, cuts, **kwargs):
 
 
 @pytest.mark.parametrize("method", ["segment", "step"])
-def test_segment_rtrl_equals_full_bptt_fp64(method):
+@pytest.mark.parametrize("small_slice", [None, 0], ids=["inject-multiply-sum", "inject-loop"])
+def test_segment_rtrl_equals_full_bptt_fp64(method, small_slice, monkeypatch):
+    if small_slice is not None:  # the injection's path for large sensitivities
+        monkeypatch.setattr("sb3_rtrl.rtrl.torch_ops._SMALL_SLICE", small_slice)
     T, B = 520, 3
     cell, x, starts, readout = make_problem(T, B, seed=0)
     assert starts.any(), "the test must include episode resets"
