@@ -93,7 +93,7 @@ def train_copy_task(
     learning_rate: float | Callable[[int], float] = 3e-3,
     max_tokens: int = 2_000_000,
     target_accuracy: float = 1.0,
-    eval_every: int = 2000,
+    eval_every: int = 500,
     eval_sequences: int = 500,
     seed: int = 0,
     device: str = "cpu",
