@@ -57,15 +57,17 @@ _SMALL_SLICE = 16384  # elements of one sequence's sensitivity up to which injec
 
 
 def _outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
-    g = _tiled(g, s0.shape[1] // g.shape[1])
+    b, r, d = s0.shape
+    n = g.shape[1]
     if s0[0].numel() <= _SMALL_SLICE:
         # Few inputs (e.g. the copy task): B calls would cost more than the arithmetic and the temporary.
-        return (s0 * g.unsqueeze(2)).sum(0)
+        return (s0.view(b, r // n, n, d) * g.view(b, 1, n, 1)).sum(0).view(r, d)
+    g = _tiled(g, r // n)
     # One read of S(0) into a small accumulator that stays in cache: faster on CPU than a batched
     # vector-matrix product or einsum, and no temporary of S's size.
     grad = th.zeros_like(s0[0])
-    for b in range(s0.shape[0]):
-        grad.addcmul_(g[b].unsqueeze(1), s0[b])
+    for i in range(b):
+        grad.addcmul_(g[i].unsqueeze(1), s0[i])
     return grad
 
 
