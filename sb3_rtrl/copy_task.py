@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch as th
@@ -49,6 +49,53 @@ def make_sequence(rng: np.random.Generator, max_length: int) -> tuple[np.ndarray
     return inputs[0, : steps[0]], targets[0, : steps[0]]
 
 
+class CopyStreams:
+    """
+    ``batch_size`` streams of copy-task sequences, run back to back: a stream that finishes a sequence starts a new one.
+
+    :param batch_size: number of streams
+    :param max_length: the longest sequence that will be asked for
+    :param rng: random generator of the sequences
+    """
+
+    def __init__(self, batch_size: int, max_length: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.inputs = np.zeros((batch_size, 2 * max_length + 1), dtype=np.int64)
+        self.targets = np.zeros_like(self.inputs)
+        self.steps = np.zeros(batch_size, dtype=np.int64)  # of each stream's current sequence
+        self.pos = np.zeros(batch_size, dtype=np.int64)  # tokens of it returned so far
+        self.sequences = 0  # sequences started
+        self._rows = np.arange(batch_size)
+
+    def next_token(self, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """
+        Every stream's next token; streams that finished a sequence first start one of length up to ``length``.
+
+        :return: input symbols, targets (-1 where nothing is to be output) and sequence-start flags, each ``(batch_size,)``
+        """
+        done = self.pos == self.steps
+        if done.any():
+            n = int(done.sum())
+            inputs, targets, self.steps[done] = make_sequences(self.rng, length, n)
+            self.inputs[done, : inputs.shape[1]], self.targets[done, : inputs.shape[1]] = inputs, targets
+            self.pos[done] = 0
+            self.sequences += n
+        token = self.inputs[self._rows, self.pos], self.targets[self._rows, self.pos], self.pos == 0
+        self.pos += 1
+        return token
+
+    def history(self) -> tuple[np.ndarray, np.ndarray]:
+        """
+        The tokens returned so far of every stream's current sequence, right-aligned: the last row is the latest token.
+
+        :return: input symbols and sequence-start flags, both ``(T, batch_size)`` with T the longest history; rows before
+            a sequence's start hold the recall symbol and are cut off by its start flag
+        """
+        index = self.pos[:, None] - int(self.pos.max()) + np.arange(int(self.pos.max()))
+        symbols = np.where(index >= 0, self.inputs[self._rows[:, None], np.clip(index, 0, None)], 3)
+        return symbols.T, (index == 0).T
+
+
 class CopyModel(nn.Module):
     """One eLSTM layer and a linear readout of two logits."""
 
@@ -71,6 +118,9 @@ class CopyResult:
     sequences: int
     seconds: float
     accuracy: float  # sequence accuracy of the final evaluation
+    # (length, tokens per stream) whenever the evaluation at that length met the curriculum's threshold (or, at
+    # max_length, the target): how many updates each length took
+    reached: list[tuple[int, int]] = field(default_factory=list)
 
 
 @th.no_grad()
@@ -108,11 +158,11 @@ def train_copy_task(
     Train fully online (an update after every token) until the evaluation reaches ``target_accuracy``.
 
     :param max_length: longest sequence (T); lengths are uniform in 1..T
-    :param hidden_size: eLSTM size (the paper used 2048 for T up to 1000)
+    :param hidden_size: eLSTM size (the paper used 2048, for up to 500 bits and 500 recall steps)
     :param batch_size: parallel streams
     :param learning_rate: Adam learning rate, or a function of the current (curriculum) length returning it, such
-        as ``falling_rate(1e-2)``, which learned faster here than any constant rate (docs/benchmarks.md); likely
-        because longer sequences carry their sensitivities across more updates made with other weights
+        as ``falling_rate(1e-2)``, which learned faster here than any constant rate (docs/benchmarks.md). Not
+        because of stale sensitivities: per-token updates with exactly recomputed gradients learned no faster
     :param max_tokens: stop after this many steps per stream
     :param target_accuracy: stop once the sequence accuracy reaches it
     :param eval_every: steps between evaluations
@@ -144,24 +194,15 @@ def train_copy_task(
     spare = initial_state(model.cell, batch_size)
     length = min(2, max_length) if curriculum else max_length
     optimizer = th.optim.Adam(model.parameters(), lr=lr_at(length))
-    # Each stream runs sequences back to back; a finished one is replaced in its row.
-    inputs = np.zeros((batch_size, 2 * max_length + 1), dtype=np.int64)
-    targets = np.zeros_like(inputs)
-    steps = np.zeros(batch_size, dtype=np.int64)
-    pos = np.zeros(batch_size, dtype=np.int64)
-    rows = np.arange(batch_size)
+    streams = CopyStreams(batch_size, max_length, rng)
     start = time.perf_counter()
-    sequences, accuracy, step = 0, 0.0, 0
+    accuracy, step = 0.0, 0
+    reached: list[tuple[int, int]] = []
     for step in range(1, max_tokens + 1):
-        done = pos == steps
-        if done.any():
-            new_inputs, new_targets, steps[done] = make_sequences(rng, length, int(done.sum()))
-            inputs[done, : new_inputs.shape[1]], targets[done, : new_inputs.shape[1]] = new_inputs, new_targets
-            pos[done] = 0
-            sequences += int(done.sum())
-        x = F.one_hot(th.as_tensor(inputs[rows, pos], device=device), INPUT_SIZE).float().unsqueeze(0)
-        y = th.as_tensor(targets[rows, pos], device=device)
-        starts = th.as_tensor(pos == 0, device=device).unsqueeze(0)
+        symbols, labels, first = streams.next_token(length)
+        x = F.one_hot(th.as_tensor(symbols, device=device), INPUT_SIZE).float().unsqueeze(0)
+        y = th.as_tensor(labels, device=device)
+        starts = th.as_tensor(first, device=device).unsqueeze(0)
         h, new_state = rtrl_segment(model.cell, x, starts, state, backend=backend, out=spare)
         mask = y >= 0
         if mask.any():
@@ -172,17 +213,18 @@ def train_copy_task(
                 nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
         spare, state = state, new_state
-        pos += 1
         if step % eval_every == 0:
             accuracy = evaluate(model, length, eval_sequences, eval_rng)
             if verbose:
                 rate = step * batch_size / (time.perf_counter() - start)
-                print(f"tokens/stream {step:>8}  sequences {sequences:>8}  length <= {length:<5} accuracy {accuracy:6.1%}  "
-                      f"({rate:,.0f} tokens/s)", flush=True)  # fmt: skip
+                print(f"tokens/stream {step:>8}  sequences {streams.sequences:>8}  length <= {length:<5} "
+                      f"accuracy {accuracy:6.1%}  ({rate:,.0f} tokens/s)", flush=True)  # fmt: skip
             if length == max_length and accuracy >= target_accuracy:
+                reached.append((length, step))
                 break
             if length < max_length and accuracy >= curriculum_threshold:
+                reached.append((length, step))
                 length += 1
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(length)
-    return CopyResult(step * batch_size, sequences, time.perf_counter() - start, accuracy)
+    return CopyResult(step * batch_size, streams.sequences, time.perf_counter() - start, accuracy, reached)
