@@ -73,6 +73,8 @@ class CopyStreams:
 
         :return: input symbols, targets (-1 where nothing is to be output) and sequence-start flags, each ``(batch_size,)``
         """
+        if not 1 <= length <= self.inputs.shape[1] // 2:
+            raise ValueError(f"length must be in 1..{self.inputs.shape[1] // 2} (these streams' max_length), got {length}")
         done = self.pos == self.steps
         if done.any():
             n = int(done.sum())

@@ -244,6 +244,8 @@ def test_copy_streams_run_sequences_back_to_back():
         assert x[n] == 2 and (x[n + 1 :] == 3).all() and (y[: n + 1] == -1).all()
         np.testing.assert_array_equal(y[n + 1 :], x[:n])
     assert lengths == {1, 2, 3, 4, 5}
+    with pytest.raises(ValueError, match="length must be in 1..5"):
+        streams.next_token(6)
 
 
 def test_copy_task_learning_rate_follows_the_curriculum(monkeypatch):
