@@ -69,7 +69,7 @@ def curriculum_learner(kind: str, max_length: int, hidden: int, batch: int, toke
     th.manual_seed(seed)
     rng, eval_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     params, logits = _sequence_model(kind.split("-")[0], hidden)
-    streams = CopyStreams(batch, max_length, rng)
+    streams = CopyStreams(batch, max_length, rng) if kind == "elstm-exact-online" else None
 
     def one_hot(symbols: np.ndarray) -> th.Tensor:
         return F.one_hot(th.as_tensor(symbols), INPUT_SIZE).float()
@@ -78,7 +78,7 @@ def curriculum_learner(kind: str, max_length: int, hidden: int, batch: int, toke
         return logits(x, th.zeros(x.shape[:2], dtype=th.bool))
 
     def loss_and_tokens(length: int) -> tuple[th.Tensor | None, int]:  # the loss of one update and the tokens it saw
-        if kind == "elstm-exact-online":
+        if streams is not None:
             _, targets, _ = streams.next_token(length)
             symbols, starts = streams.history()
             y, x = th.as_tensor(targets), one_hot(symbols)

@@ -60,6 +60,7 @@ class CopyStreams:
 
     def __init__(self, batch_size: int, max_length: int, rng: np.random.Generator) -> None:
         self.rng = rng
+        self.max_length = max_length
         self.inputs = np.zeros((batch_size, 2 * max_length + 1), dtype=np.int64)
         self.targets = np.zeros_like(self.inputs)
         self.steps = np.zeros(batch_size, dtype=np.int64)  # of each stream's current sequence
@@ -73,8 +74,8 @@ class CopyStreams:
 
         :return: input symbols, targets (-1 where nothing is to be output) and sequence-start flags, each ``(batch_size,)``
         """
-        if not 1 <= length <= self.inputs.shape[1] // 2:
-            raise ValueError(f"length must be in 1..{self.inputs.shape[1] // 2} (these streams' max_length), got {length}")
+        if not 1 <= length <= self.max_length:
+            raise ValueError(f"length must be in 1..{self.max_length} (these streams' max_length), got {length}")
         done = self.pos == self.steps
         if done.any():
             n = int(done.sum())
@@ -93,7 +94,8 @@ class CopyStreams:
         :return: input symbols and sequence-start flags, both ``(T, batch_size)`` with T the longest history; rows before
             a sequence's start hold the recall symbol and are cut off by its start flag
         """
-        index = self.pos[:, None] - int(self.pos.max()) + np.arange(int(self.pos.max()))
+        longest = int(self.pos.max())
+        index = self.pos[:, None] - longest + np.arange(longest)
         symbols = np.where(index >= 0, self.inputs[self._rows[:, None], np.clip(index, 0, None)], 3)
         return symbols.T, (index == 0).T
 
