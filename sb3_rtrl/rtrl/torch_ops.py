@@ -39,8 +39,13 @@ def _tiled(vec: th.Tensor, k: int) -> th.Tensor:
 def _outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
     b, r, _ = s0.shape
     n = p.shape[1]
-    # Per sequence an (R x M) by (M x D) matrix product, then the decayed carry-over.
-    th.bmm(qa.permute(1, 2, 0), v.permute(1, 0, 2), out=out)
+    if qa.shape[0] == 1:
+        # One step (fully online learning): a broadcast outer product; bmm over an inner dimension of 1 is slower.
+        th.mul(qa[0].unsqueeze(2), v[0].unsqueeze(1), out=out)
+    else:
+        # Per sequence an (R x M) by (M x D) matrix product.
+        th.bmm(qa.permute(1, 2, 0), v.permute(1, 0, 2), out=out)
+    # The decayed carry-over.
     out.view(b, r // n, n, -1).addcmul_(s0.view(b, r // n, n, -1), p.view(b, 1, n, 1))
 
 
