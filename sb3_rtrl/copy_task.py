@@ -149,6 +149,10 @@ def recall_errors(model: CopyModel, max_length: int, n_sequences: int, rng: np.r
     """
     Where recall fails: the error rate of each recalled bit by sequence length and position, weights fixed.
 
+    :param model: the model to evaluate (e.g. ``CopyResult.model``)
+    :param max_length: longest sequence; lengths are uniform in 1..max_length
+    :param n_sequences: fresh sequences to draw (spread over the lengths)
+    :param rng: random generator of the sequences
     :return: ``(max_length, max_length)`` array whose ``[L - 1, k]`` entry is the share of sequences of length L
         whose bit k (from 0) was recalled wrong; NaN where ``k >= L`` or no sequence of length L was drawn
     """
