@@ -18,6 +18,7 @@ _LAZY = {
     "MlpELSTMPolicy": "sb3_rtrl.policies",
     "CnnELSTMPolicy": "sb3_rtrl.policies",
     "MultiInputELSTMPolicy": "sb3_rtrl.policies",
+    "NonFiniteError": "sb3_rtrl.common.finite",
 }
 
 try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import io
+import math
+import pathlib
 import warnings
 from typing import Any, ClassVar, TypeVar
 
@@ -13,11 +15,14 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
+from sb3_rtrl.common.arguments import check_choice, check_int, check_number
+from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.policies import (
     CnnELSTMPolicy,
     MlpELSTMPolicy,
@@ -123,12 +128,6 @@ class RTRLA2C(OnPolicyAlgorithm):
         target_kl: float | None = None,
         _init_setup_model: bool = True,
     ):
-        if gradient not in GRADIENTS:
-            raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
-        if rtrl_method not in METHODS:
-            raise ValueError(f"rtrl_method must be one of {METHODS}, got {rtrl_method!r}")
-        if rtrl_backend not in BACKENDS:
-            raise ValueError(f"rtrl_backend must be one of {BACKENDS}, got {rtrl_backend!r}")
         given = dict(n_epochs=n_epochs, batch_size=batch_size, clip_range=clip_range, clip_range_vf=clip_range_vf,
                      target_kl=target_kl)  # fmt: skip
         ignored = [name for name in PPO_ONLY_KWARGS if given[name] is not None]
@@ -157,6 +156,7 @@ class RTRLA2C(OnPolicyAlgorithm):
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
         )
         self.normalize_advantage = normalize_advantage
+        self.rms_prop_eps = rms_prop_eps
         self.gradient = gradient
         self.rtrl_method = rtrl_method
         self.rtrl_backend = rtrl_backend
@@ -170,7 +170,45 @@ class RTRLA2C(OnPolicyAlgorithm):
 
     # ------------------------------------------------------------------ recurrent state
 
+    def _check_arguments(self) -> None:
+        """Raise ValueError naming the first argument out of range (at construction and at load alike)."""
+        check_choice("gradient", self.gradient, GRADIENTS)
+        check_choice("rtrl_method", self.rtrl_method, METHODS)
+        check_choice("rtrl_backend", self.rtrl_backend, BACKENDS)
+        self.n_steps = check_int("n_steps", self.n_steps, 1)
+        check_number("gamma", self.gamma, 0.0, 1.0)
+        check_number("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        # A negative clip norm would flip the gradient; inf means no clipping.
+        check_number("max_grad_norm", self.max_grad_norm, 0.0, low_open=True, allow_inf=True)
+        check_number("ent_coef", self.ent_coef)
+        check_number("vf_coef", self.vf_coef, 0.0)
+        check_number("rms_prop_eps", self.rms_prop_eps, 0.0, low_open=True)
+        if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with it
+            check_number("learning_rate", self.learning_rate, 0.0)
+        if self.normalize_advantage and self.n_steps * self.n_envs < 2:
+            raise ValueError(
+                f"normalize_advantage=True needs more than one advantage per update, but n_steps * n_envs = "
+                f"{self.n_steps} * {self.n_envs} = 1 (their standard deviation would be NaN)"
+            )
+        if self.rtrl_backend == "cupy":
+            if self.device.type != "cuda":
+                raise ValueError(f"rtrl_backend='cupy' runs CUDA kernels, but this model is on {self.device}: "
+                                 "use device='cuda', or rtrl_backend='auto' or 'torch'")  # fmt: skip
+            from sb3_rtrl import kernels
+
+            reason = kernels.unavailable_reason()
+            if reason is not None:
+                raise ValueError(f"rtrl_backend='cupy' is not usable here: {reason}")
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        # Before SB3's wrappers, which fail on spaces they cannot store (Text, Graph, Sequence) with
+        # errors that do not name the space.
+        check_observation_space(env.observation_space)
+        return OnPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+
     def _setup_model(self) -> None:
+        self._check_arguments()
         check_observation_space(self.observation_space)
         super()._setup_model()
         if not isinstance(self.policy, RTRLActorCriticPolicy):
@@ -270,9 +308,15 @@ class RTRLA2C(OnPolicyAlgorithm):
             with th.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
                 episode_starts = th.as_tensor(self._last_episode_starts, dtype=th.bool, device=self.device)
-                actions, values, log_probs, cell_state = self.policy(
-                    obs_tensor, cell_state, episode_starts, prev_actions=prev_actions, prev_rewards=prev_rewards
-                )
+                try:
+                    actions, values, log_probs, cell_state = self.policy(
+                        obs_tensor, cell_state, episode_starts, prev_actions=prev_actions, prev_rewards=prev_rewards
+                    )
+                except NonFiniteError as err:
+                    raise NonFiniteError(
+                        f"{err}, at step {n_steps} of the rollout for update {self._n_updates + 1} "
+                        f"(num_timesteps={self.num_timesteps})"
+                    ) from err
             actions = actions.cpu().numpy()
             clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
@@ -371,6 +415,7 @@ class RTRLA2C(OnPolicyAlgorithm):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         buf = self.rollout_buffer
+        self._check_rollout_finite()
         obs, actions, starts = self._rollout_tensors()
         prev_actions = prev_rewards = None
         if self.policy.prev_action:
@@ -393,10 +438,34 @@ class RTRLA2C(OnPolicyAlgorithm):
         value_loss = F.mse_loss(buf.to_torch(buf.returns.reshape(-1)), values)
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
         loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        cell_state_rms = float(new_state.c.pow(2).mean().sqrt())
+        sensitivity_rms = new_state.sensitivity_norm() if self.gradient == "rtrl" else 0.0
+        if not np.isfinite(cell_state_rms) or not np.isfinite(sensitivity_rms):
+            names = [f"cell.{spec.name}" for spec in self.policy.cell.rtrl_specs]
+            self._raise_non_finite(
+                first_non_finite([("cell state", new_state.c)], ("environment",))
+                or first_non_finite((f"sensitivity of {n}", s) for n, s in zip(names, new_state.sensitivities))
+                or "sensitivity norm (it overflowed)"
+            )
+
+        if not math.isfinite(loss.item()):
+            self._raise_non_finite(
+                f"loss ({loss.item()}: policy {policy_loss.item()}, value {value_loss.item()}, entropy "
+                f"{entropy_loss.item()}; the largest |value target| is {np.abs(buf.returns).max():.3g}: scale the "
+                "rewards, e.g. with VecNormalize, or lower the learning rate)"
+            )
 
         self.policy.optimizer.zero_grad()
         loss.backward()
-        grad_norm = th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        # clip_grad_norm_ in two steps (its own implementation): clipping by a NaN norm would make every
+        # gradient NaN and hide which parameter's went bad.
+        params = [p for p in self.policy.parameters() if p.grad is not None]
+        total_norm = th.nn.utils.get_total_norm([p.grad for p in params])  # type: ignore[misc]
+        grad_norm = float(total_norm)
+        if not np.isfinite(grad_norm):
+            grads = ((f"gradient of {name}", p.grad) for name, p in self.policy.named_parameters())
+            self._raise_non_finite(first_non_finite(grads) or f"gradient norm ({grad_norm}: it overflowed)")
+        th.nn.utils.clip_grads_with_norm_(params, self.max_grad_norm, total_norm)
         self.policy.optimizer.step()
         # The new sensitivities were written into the spare buffers; the old ones become the spare.
         self._rtrl_spare, self._rtrl_state = self._rtrl_state, new_state
@@ -408,29 +477,53 @@ class RTRLA2C(OnPolicyAlgorithm):
         self.logger.record("train/entropy_loss", entropy_loss.item())
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/value_loss", value_loss.item())
-        self.logger.record("train/grad_norm", float(grad_norm))
+        self.logger.record("train/grad_norm", grad_norm)
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
         if self.gradient == "rtrl":
-            self.logger.record("train/rtrl_sensitivity_rms", new_state.sensitivity_norm())
-        self.logger.record("train/rtrl_cell_state_rms", float(new_state.c.pow(2).mean().sqrt()))
+            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
+        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
 
-    def save(self, path: Any, exclude: Any = None, include: Any = None) -> None:
+    def _check_rollout_finite(self) -> None:
+        """Raise NonFiniteError if the rollout holds a non-finite observation, reward, value or value target."""
+        buf = self.rollout_buffer
+        found = first_non_finite(
+            [
+                ("observation", buf.observations),
+                ("reward", buf.rewards),
+                ("value estimate", buf.values),
+                ("value target", buf.returns),
+            ],
+            ("rollout step", "environment"),
+        )
+        if found is not None:
+            self._raise_non_finite(found)
+
+    def _raise_non_finite(self, what: str) -> None:
+        raise NonFiniteError(
+            f"non-finite {what} at update {self._n_updates + 1} (num_timesteps={self.num_timesteps}); "
+            "the weights were not changed"
+        )
+
+    def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude: Any = None, include: Any = None) -> None:
         """
         SB3's save, plus a plain description of the pickled entries so that :func:`sb3_rtrl.hub.load_model`
         can load the file without unpickling anything (see :mod:`sb3_rtrl.safe_load`).
 
-        :param path: file path (``.zip`` added if missing) or a writable binary file object
+        :param path: file path (``.zip`` added when it has no suffix, as SB3 does) or a writable binary file object
         :param exclude: attributes not to save
         :param include: attributes to save even if normally excluded
         """
-        super().save(path, exclude=exclude, include=include)
-        if isinstance(path, (str, os.PathLike)):
-            path = str(path)
-            add_description(path if path.endswith(".zip") else f"{path}.zip", self)
-        else:
-            warnings.warn("saved to a file object: without sb3-rtrl's description, loading it needs trust_remote_code",
-                          stacklevel=2)  # fmt: skip
+        # Built in memory, then written where SB3 itself would write it (its suffix and folder rules).
+        buffer = io.BytesIO()
+        super().save(buffer, exclude=exclude, include=include)
+        add_description(buffer, self)
+        file = open_path(path, "w", verbose=0, suffix="zip")
+        try:
+            file.write(buffer.getvalue())
+        finally:
+            if isinstance(path, (str, pathlib.Path)):
+                file.close()
 
     def predict(  # type: ignore[override]
         self,
@@ -461,6 +554,7 @@ class RTRLA2C(OnPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfRTRLA2C:
+        check_number("total_timesteps", total_timesteps, 0.0)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

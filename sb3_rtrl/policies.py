@@ -24,6 +24,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.common.arguments import check_int, check_number
+from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.rtrl import RTRLState, rtrl_segment
 from sb3_rtrl.rtrl.backend import Backend
 
@@ -44,6 +46,20 @@ def check_observation_space(space: spaces.Space) -> None:
         raise ValueError(
             f"observation space {type(space).__name__} is not supported; use Box, Discrete, MultiDiscrete, "
             "MultiBinary or a Dict of them"
+        )
+
+
+def check_extractor_fits(space: spaces.Space, extractor: type[BaseFeaturesExtractor]) -> None:
+    """Raise ValueError naming the policy to use when SB3's built-in extractors cannot read ``space``."""
+    if isinstance(space, spaces.Dict) and issubclass(extractor, (FlattenExtractor, NatureCNN)):
+        raise ValueError(
+            f"Dict observations need MultiInputLstmPolicy (alias of MultiInputELSTMPolicy); {extractor.__name__} "
+            "(MlpLstmPolicy, CnnLstmPolicy) cannot read them"
+        )
+    if not isinstance(space, spaces.Dict) and issubclass(extractor, CombinedExtractor):
+        raise ValueError(
+            f"MultiInputLstmPolicy reads Dict observations, but the observation space is {type(space).__name__}: "
+            "use MlpLstmPolicy (vectors) or CnnLstmPolicy (images)"
         )
 
 
@@ -140,11 +156,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             )
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs are not supported by the eLSTM cell, got {sorted(lstm_kwargs)}")
-        self.hidden_size = int(lstm_hidden_size if lstm_hidden_size is not None else hidden_size)
-        if self.hidden_size < 1:
-            raise ValueError(f"hidden_size must be >= 1, got {self.hidden_size}")
-        self.forget_bias = forget_bias
-        self.init_std = init_std
+        check_extractor_fits(observation_space, features_extractor_class)
+        name = "lstm_hidden_size" if lstm_hidden_size is not None else "hidden_size"
+        self.hidden_size = check_int(name, lstm_hidden_size if lstm_hidden_size is not None else hidden_size, 1)
+        self.forget_bias = check_number("forget_bias", forget_bias)
+        self.init_std = check_number("init_std", init_std, 0.0)
         self.prev_action = prev_action
         self.prev_reward = prev_reward
         self.freeze_features_extractor = freeze_features_extractor
@@ -271,7 +287,18 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         x = self.cell_inputs(obs, prev_actions, prev_rewards)
         starts = episode_starts.to(th.bool).reshape(1, -1)
         h, c = self.cell(x.unsqueeze(0), cell_state, starts)
-        dist, values = self._heads(h[0])
+        try:
+            dist, values = self._heads(h[0])
+        except ValueError as err:
+            # torch.distributions rejects NaN parameters; say which input brought the NaN in.
+            found = first_non_finite(
+                [("observation", obs), ("previous action", prev_actions), ("previous reward", prev_rewards),
+                 ("cell state", cell_state)],
+                ("environment",),
+            )  # fmt: skip
+            if found is None:
+                raise
+            raise NonFiniteError(f"non-finite {found} reached the policy") from err
         return dist, values, c
 
     def forward(  # type: ignore[override]
@@ -392,11 +419,18 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         episode_start = np.asarray(episode_start).reshape(-1)
         if episode_start.shape[0] != n_envs:
             raise ValueError(f"episode_start has {episode_start.shape[0]} entries for {n_envs} observation(s)")
+        if self.prev_action and np.shape(state[1]) != (1, n_envs, self.prev_action_dim):
+            raise ValueError(
+                f"state[1] (the previous action) has shape {np.shape(state[1])}, but {n_envs} observation(s) need "
+                f"{(1, n_envs, self.prev_action_dim)}: pass the state predict returned, or state=None"
+            )
         prev_rewards = None
         if self.prev_reward:
             if reward is None:
                 warnings.warn("this policy reads the previous reward but predict() got none: zeros used", stacklevel=2)
                 reward = np.zeros(n_envs, dtype=np.float32)
+            if np.size(reward) != n_envs:
+                raise ValueError(f"reward has {np.size(reward)} entries for {n_envs} observation(s): pass one per environment")
             prev_rewards = th.as_tensor(np.asarray(reward, dtype=np.float32).reshape(-1), device=self.device)
         with th.no_grad():
             starts = th.as_tensor(episode_start.astype(bool), device=self.device)

@@ -4,26 +4,42 @@ Loading saved models without running code from the file.
 SB3 stores what JSON cannot hold (spaces, classes, schedules, policy kwargs) as pickles, and unpickling
 runs code. ``RTRLA2C.save`` therefore adds ``sb3_rtrl.json`` to the zip: a plain description of those
 entries. :func:`load_model` rebuilds them from it and hands them to SB3 as ``custom_objects``, which SB3
-then does not unpickle; weights are read by ``torch.load(weights_only=True)``. Classes are rebuilt only
-from trusted packages (torch, gymnasium, Stable-Baselines3, sb3-rtrl); anything else is refused unless
-the user trusts the file.
+then does not unpickle; weights are read by ``torch.load(weights_only=True)``.
+
+The description is untrusted input. Rebuilding it imports nothing and looks up no attribute: a class
+is taken only from an exact allowlist keyed by its full name (:func:`register_safe_class` extends it
+from the user's own code), every value is checked against the annotation of the parameter it will be
+passed to (a class must be an allowlisted subclass of what the parameter takes; anything typed ``Any``
+must be plain data), and spaces and schedules are built only from known types with validated fields.
+Whatever fails is refused with :class:`UntrustedContentError`, naming the entry.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+import inspect
+import io
 import json
 import os
+import pathlib
+import types
+import typing
 import zipfile
 from collections import deque
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Union
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import open_path
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
+from torch import nn
 
 DESCRIPTION_FILE = "sb3_rtrl.json"
-TRUSTED_MODULES = ("torch", "gymnasium", "stable_baselines3", "sb3_contrib", "sb3_rtrl")
 # Run state that a loaded model does not need: it starts from a reset environment anyway.
 DISPENSABLE = {
     "_last_obs": None,
@@ -33,6 +49,12 @@ DISPENSABLE = {
     "ep_success_buffer": None,
 }
 TRUST_ENV_VAR = "TRUST_REMOTE_CODE"
+# Numeric dtypes a space may have; "object" and friends would let a space hold arbitrary Python values.
+SPACE_DTYPES = frozenset(
+    ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64"]
+)
+# The schedule type of SB3's annotations (learning_rate, clip_range): a float function of the progress.
+_SCHEDULE = Callable[[float], float]
 
 
 class UntrustedContentError(ValueError):
@@ -48,11 +70,69 @@ def trust_from_environment() -> bool:
     return os.environ.get(TRUST_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
 
 
-# ------------------------------------------------------------------------------------------ describe
+# ------------------------------------------------------------------------------------------ allowlist
 
 
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+_SAFE_CLASSES: dict[str, type] = {}
+_BUILTINS_REGISTERED = False
+
+
+def register_safe_class(*classes: type) -> None:
+    """
+    Allow classes to be rebuilt from a model's description, e.g. your own features extractor.
+
+    Only your own code can call this, so it extends trust to code already running in your process; a
+    saved file cannot. The class is still used only where a parameter's annotation accepts it.
+
+    :param classes: the classes to allow
+    """
+    for cls in classes:
+        if not isinstance(cls, type):
+            raise TypeError(f"register_safe_class takes classes, got {cls!r}")
+        _SAFE_CLASSES[_class_path(cls)] = cls
+
+
+def safe_classes() -> dict[str, type]:
+    """The allowlist: full class name (``module:qualname``) to class."""
+    global _BUILTINS_REGISTERED
+    if not _BUILTINS_REGISTERED:
+        # Imported here: the policies module imports the algorithm's dependencies, not the other way round.
+        from sb3_rtrl import policies, torch_layers
+
+        register_safe_class(
+            policies.RTRLActorCriticPolicy, policies.RTRLActorCriticCnnPolicy, policies.RTRLMultiInputActorCriticPolicy,
+            FlattenExtractor, NatureCNN, CombinedExtractor, torch_layers.ImpalaCNN,
+            RolloutBuffer, DictRolloutBuffer,
+            nn.Identity, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid,
+            nn.Softplus, nn.Hardtanh,
+            th.optim.Adam, th.optim.AdamW, th.optim.RMSprop, th.optim.SGD, th.optim.Adagrad, th.optim.Adamax,
+            th.optim.NAdam, th.optim.RAdam,
+        )  # fmt: skip
+        _BUILTINS_REGISTERED = True
+    return _SAFE_CLASSES
+
+
+# What each pickled entry of an algorithm's data must rebuild to. policy_kwargs are checked against the
+# rebuilt policy class's constructor.
+ENTRY_TYPES: dict[str, Any] = {
+    "policy_class": type[BasePolicy],
+    "observation_space": spaces.Space,
+    "action_space": spaces.Space,
+    "lr_schedule": _SCHEDULE,
+    # Runtime type objects, not annotations: typing's Union, since a Callable does not support "|".
+    "learning_rate": Union[float, _SCHEDULE],  # noqa: UP007
+    "clip_range": Union[float, _SCHEDULE],  # noqa: UP007
+    "clip_range_vf": Union[float, _SCHEDULE, None],  # noqa: UP007
+    "rollout_buffer_class": type[RolloutBuffer],
+    "rollout_buffer_kwargs": dict[str, Any],
+}
+
+
+# ------------------------------------------------------------------------------------------ describe
 
 
 def describe(value: Any) -> Any:
@@ -102,70 +182,283 @@ def _describe_space(space: spaces.Space) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ rebuild
 
 
-def _import_class(path: str) -> type:
-    module, _, qualname = path.partition(":")
-    if module.split(".")[0] not in TRUSTED_MODULES:
-        raise UntrustedContentError(f"class {path} is not from a trusted package ({', '.join(TRUSTED_MODULES)})")
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    if not isinstance(obj, type):
-        raise UntrustedContentError(f"{path} is not a class")
-    return obj
+def _refuse(where: str, problem: str) -> UntrustedContentError:
+    return UntrustedContentError(f"{where}: {problem}")
 
 
-def _rebuild_space(desc: dict[str, Any]) -> spaces.Space:
-    kind = desc["type"]
-    if kind == "Box":
-        dtype = np.dtype(desc["dtype"])
-        return spaces.Box(np.array(desc["low"], dtype=dtype), np.array(desc["high"], dtype=dtype), tuple(desc["shape"]), dtype)
-    if kind == "Discrete":
-        return spaces.Discrete(desc["n"], start=desc["start"])
-    if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(desc["nvec"], dtype=desc["dtype"])
-    if kind == "MultiBinary":
-        return spaces.MultiBinary(desc["n"])
-    if kind == "Dict":
-        return spaces.Dict({k: _rebuild_space(s) for k, s in desc["spaces"].items()})
-    raise UntrustedContentError(f"unknown space type {kind!r}")
-
-
-def rebuild(desc: Any) -> Any:
-    """The value a :func:`describe` output stands for (imports trusted classes only)."""
+def _fields(desc: Any, where: str, required: Iterable[str]) -> dict[str, Any]:
     if not isinstance(desc, dict):
-        return desc
-    kind = desc.get("kind")
-    if kind == "list":
-        return [rebuild(v) for v in desc["items"]]
-    if kind == "tuple":
-        return tuple(rebuild(v) for v in desc["items"])
-    if kind == "dict":
-        return {k: rebuild(v) for k, v in desc["items"].items()}
-    if kind == "class":
-        return _import_class(desc["path"])
-    if kind == "space":
-        return _rebuild_space(desc["space"])
-    if kind == "float_schedule":
-        return FloatSchedule(rebuild(desc["inner"]))
+        raise _refuse(where, f"expected an object, got {type(desc).__name__}")
+    missing = [name for name in required if name not in desc]
+    if missing:
+        raise _refuse(where, f"missing field(s) {', '.join(missing)}")
+    return desc
+
+
+def _int(value: Any, where: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refuse(where, f"expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise _refuse(where, f"expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _refuse(where, f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _numbers(value: Any, where: str, depth: int = 0) -> Any:
+    """Nested lists of numbers (the bounds of a Box), checked all the way down."""
+    if isinstance(value, list) and depth < 32:
+        return [_numbers(v, where, depth + 1) for v in value]
+    return _number(value, where)
+
+
+def _dtype(value: Any, where: str) -> np.dtype:
+    if value not in SPACE_DTYPES:
+        raise _refuse(where, f"dtype {value!r} is not one of {sorted(SPACE_DTYPES)}")
+    return np.dtype(value)
+
+
+def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
+    kind = _fields(desc, where, ["type"])["type"]
+    try:
+        if kind == "Box":
+            _fields(desc, where, ["low", "high", "shape", "dtype"])
+            dtype = _dtype(desc["dtype"], f"{where}.dtype")
+            if not isinstance(desc["shape"], list):
+                raise _refuse(f"{where}.shape", "expected a list")
+            shape = tuple(_int(n, f"{where}.shape", 0) for n in desc["shape"])
+            low = np.array(_numbers(desc["low"], f"{where}.low"), dtype=dtype)
+            high = np.array(_numbers(desc["high"], f"{where}.high"), dtype=dtype)
+            return spaces.Box(low, high, shape, dtype)
+        if kind == "Discrete":
+            _fields(desc, where, ["n", "start"])
+            return spaces.Discrete(_int(desc["n"], f"{where}.n", 1), start=_int(desc["start"], f"{where}.start"))
+        if kind == "MultiDiscrete":
+            _fields(desc, where, ["nvec", "dtype"])
+            nvec = np.array(_numbers(desc["nvec"], f"{where}.nvec"))
+            if nvec.size == 0 or not np.all(nvec == np.round(nvec)) or np.any(nvec < 1):
+                raise _refuse(f"{where}.nvec", "expected positive integers")
+            return spaces.MultiDiscrete(nvec.astype(np.int64), dtype=_dtype(desc["dtype"], f"{where}.dtype"))
+        if kind == "MultiBinary":
+            n = _fields(desc, where, ["n"])["n"]
+            counts = [_int(v, f"{where}.n", 1) for v in n] if isinstance(n, list) else _int(n, f"{where}.n", 1)
+            return spaces.MultiBinary(counts)
+        if kind == "Dict" and depth < 16:
+            children = _fields(desc, where, ["spaces"])["spaces"]
+            if not isinstance(children, dict):
+                raise _refuse(f"{where}.spaces", "expected an object")
+            return spaces.Dict({k: _rebuild_space(s, f"{where}.spaces[{k!r}]", depth + 1) for k, s in children.items()})
+    except UntrustedContentError:
+        raise
+    except (ValueError, TypeError, AssertionError, OverflowError) as err:  # gymnasium's own checks of the fields
+        raise _refuse(where, f"invalid {kind} space ({err})") from None
+    raise _refuse(where, f"unknown space type {kind!r}")
+
+
+def _rebuild_schedule(desc: Any, where: str, depth: int = 0) -> Callable[[float], float]:
+    kind = _fields(desc, where, ["kind"])["kind"]
+    if kind == "float_schedule" and depth < 8:
+        return FloatSchedule(_rebuild_schedule(_fields(desc, where, ["inner"])["inner"], f"{where}.inner", depth + 1))
     if kind == "linear_schedule":
-        return LinearSchedule(float(desc["start"]), float(desc["end"]), float(desc["end_fraction"]))
+        _fields(desc, where, ["start", "end", "end_fraction"])
+        return LinearSchedule(*(_number(desc[k], f"{where}.{k}") for k in ("start", "end", "end_fraction")))
     if kind == "constant_schedule":
-        return ConstantSchedule(float(desc["value"]))
-    raise UntrustedContentError(f"unknown description kind {kind!r}")
+        return ConstantSchedule(_number(_fields(desc, where, ["value"])["value"], f"{where}.value"))
+    raise _refuse(where, f"expected a schedule, got kind {kind!r}")
+
+
+def _rebuild_class(desc: Any, base: Any, where: str) -> type:
+    path = _fields(desc, where, ["kind", "path"])["path"]
+    if desc["kind"] != "class":
+        raise _refuse(where, f"expected a class, got kind {desc['kind']!r}")
+    cls = safe_classes().get(path) if isinstance(path, str) else None
+    if cls is None:
+        raise _refuse(
+            where,
+            f"class {path!r} is not on the safe-load allowlist (see sb3_rtrl.safe_load.register_safe_class for "
+            "your own classes)",
+        )
+    if not (isinstance(base, type) and issubclass(cls, base)):
+        raise _refuse(where, f"{path} is not a {getattr(base, '__name__', base)}")
+    return cls
+
+
+def _items(desc: Any, kind: str, where: str) -> Any:
+    fields = _fields(desc, where, ["kind", "items"])
+    if fields["kind"] != kind:
+        raise _refuse(where, f"expected a {kind}, got kind {fields['kind']!r}")
+    items = fields["items"]
+    if not isinstance(items, dict if kind == "dict" else list):
+        raise _refuse(f"{where}.items", f"malformed {kind}")
+    return items
+
+
+def _plain(desc: Any, where: str, depth: int = 0) -> Any:
+    """Plain data only: numbers, strings, None, and lists, tuples and dicts of them."""
+    if desc is None or isinstance(desc, (bool, int, float, str)):
+        return desc
+    kind = desc.get("kind") if isinstance(desc, dict) else None
+    if depth < 32:
+        if kind in ("list", "tuple"):
+            values = [_plain(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(_items(desc, kind, where))]
+            return values if kind == "list" else tuple(values)
+        if kind == "dict":
+            return {k: _plain(v, f"{where}[{k!r}]", depth + 1) for k, v in _items(desc, "dict", where).items()}
+    raise _refuse(where, f"expected plain data (numbers, strings, lists, dicts), got {_what(desc)}")
+
+
+def _what(desc: Any) -> str:
+    if isinstance(desc, dict) and "kind" in desc:
+        return f"a {desc['kind']!r}" + (f" ({desc.get('path')!r})" if desc.get("kind") == "class" else "")
+    return repr(desc)[:80]
+
+
+def _name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _rebuild_as(desc: Any, annotation: Any, where: str) -> Any:
+    """``desc`` rebuilt as a value the annotation accepts, or UntrustedContentError."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return _plain(desc, where)
+    if annotation is None or annotation is type(None):
+        if desc is not None:
+            raise _refuse(where, f"expected None, got {_what(desc)}")
+        return None
+    if origin in (Union, types.UnionType):
+        problems = []
+        for option in args:
+            try:
+                return _rebuild_as(desc, option, where)
+            except UntrustedContentError as err:
+                problems.append(str(err).removeprefix(f"{where}: "))
+        raise _refuse(where, f"expected {_name(annotation)}: {'; '.join(problems)}")
+    if origin is typing.Literal:
+        if desc not in args or isinstance(desc, (dict, list)):
+            raise _refuse(where, f"expected one of {args}, got {_what(desc)}")
+        return desc
+    if origin is type or annotation is type:
+        return _rebuild_class(desc, args[0] if args else object, where)
+    if annotation is bool:
+        if not isinstance(desc, bool):
+            raise _refuse(where, f"expected a bool, got {_what(desc)}")
+        return desc
+    if annotation is int:
+        return _int(desc, where)
+    if annotation is float:
+        return _number(desc, where)
+    if annotation is str:
+        if not isinstance(desc, str):
+            raise _refuse(where, f"expected a string, got {_what(desc)}")
+        return desc
+    if origin is list and args:
+        return [_rebuild_as(v, args[0], f"{where}[{i}]") for i, v in enumerate(_items(desc, "list", where))]
+    if origin is tuple and args:
+        values = _items(desc, "tuple", where)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_rebuild_as(v, args[0], f"{where}[{i}]") for i, v in enumerate(values))
+        if len(values) != len(args):
+            raise _refuse(where, f"expected {len(args)} items, got {len(values)}")
+        return tuple(_rebuild_as(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(values, args)))
+    if origin is dict and args and args[0] is str:
+        return {k: _rebuild_as(v, args[1], f"{where}[{k!r}]") for k, v in _items(desc, "dict", where).items()}
+    if annotation is spaces.Space:
+        return _rebuild_space(_fields(desc, where, ["kind", "space"])["space"], where)
+    if origin is Callable:
+        return _rebuild_schedule(desc, where)
+    raise _refuse(where, f"a parameter of type {_name(annotation)} cannot be restored without unpickling")
+
+
+@functools.cache
+def constructor_types(cls: type) -> dict[str, Any]:
+    """
+    The annotated keyword parameters of ``cls``'s constructor, subclasses' first, along its MRO.
+
+    Called for allowlisted classes only: resolving their annotations evaluates their own source's
+    annotation strings, never text from a file. Cached, so that is done once per class.
+    """
+    result: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if not inspect.isfunction(init):
+            continue
+        hints = typing.get_type_hints(init)
+        for name, param in inspect.signature(init).parameters.items():
+            if name not in result and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name in hints:
+                result[name] = hints[name]
+    return result
+
+
+def _rebuild_policy_kwargs(desc: Any, policy_class: type, where: str) -> dict[str, Any]:
+    accepted = constructor_types(policy_class)
+    kwargs = {}
+    for key, value in _items(desc, "dict", where).items():
+        if key not in accepted:
+            raise _refuse(f"{where}[{key!r}]", f"{policy_class.__name__} takes no such keyword")
+        kwargs[key] = _rebuild_as(value, accepted[key], f"{where}[{key!r}]")
+    # The weights it names are already in the saved policy; following a path from a file is not needed.
+    if kwargs.get("features_extractor_weights") is not None:
+        kwargs["features_extractor_weights"] = None
+    return kwargs
+
+
+def rebuild(desc: Any, annotation: Any = Any, where: str = "value") -> Any:
+    """
+    The value a :func:`describe` output stands for, checked against ``annotation``.
+
+    :param desc: the description
+    :param annotation: the type the value must have (``Any``: plain data only)
+    :param where: the entry's name, for errors
+    :raises UntrustedContentError: naming the part of ``desc`` that is not allowed
+    """
+    return _rebuild_as(desc, annotation, where)
+
+
+def rebuild_entries(described: Any, keys: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    """
+    Rebuild the algorithm data entries ``keys`` from a description file's content.
+
+    :return: the rebuilt entries, and the refused ones with the reason
+    """
+    if not isinstance(described, dict):
+        raise UntrustedContentError(f"{DESCRIPTION_FILE} must hold an object, got {type(described).__name__}")
+    rebuilt: dict[str, Any] = {}
+    refused: list[str] = []
+    # The policy class first: policy_kwargs are checked against its constructor.
+    for key in sorted(keys, key=lambda k: k != "policy_class"):
+        try:
+            if key not in described:
+                refused.append(f"{key} (not in {DESCRIPTION_FILE})")
+            elif key == "policy_kwargs":
+                if "policy_class" not in rebuilt:
+                    raise UntrustedContentError("policy_kwargs: no policy class to check them against")
+                rebuilt[key] = _rebuild_policy_kwargs(described[key], rebuilt["policy_class"], key)
+            elif key in ENTRY_TYPES:
+                rebuilt[key] = _rebuild_as(described[key], ENTRY_TYPES[key], key)
+            else:
+                refused.append(f"{key} (sb3-rtrl does not rebuild this entry)")
+        except UntrustedContentError as err:
+            refused.append(f"{key} ({err})")
+    return rebuilt, refused
 
 
 def _pickled_keys(data: dict[str, Any]) -> list[str]:
     return [key for key, item in data.items() if isinstance(item, dict) and ":serialized:" in item]
 
 
-def add_description(path: str, model: Any) -> None:
+def add_description(file: io.BytesIO, model: Any) -> None:
     """
-    Append to a model's zip a plain description of the entries SB3 pickled (done by ``RTRLA2C.save``).
+    Append to a saved model's zip a plain description of the entries SB3 pickled (done by ``RTRLA2C.save``).
 
-    :param path: the saved ``.zip``
+    :param file: the zip, in memory
     :param model: the model that was saved (its attributes are described)
     """
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(file) as archive:
         data = json.loads(archive.read("data"))
     described = {}
     for key in _pickled_keys(data):
@@ -175,34 +468,45 @@ def add_description(path: str, model: Any) -> None:
             described[key] = describe(getattr(model, key))
         except (_NotDescribable, AttributeError):
             pass  # left to the pickle: a safe load refuses it and says so
-    with zipfile.ZipFile(path, "a") as archive:
+    with zipfile.ZipFile(file, "a") as archive:
         archive.writestr(DESCRIPTION_FILE, json.dumps(described))
 
 
-def safe_custom_objects(path: str) -> dict[str, Any]:
+def _read_archive(path: str | pathlib.Path | io.BufferedIOBase) -> tuple[dict[str, Any], Any]:
+    """The data entry and the description of a model zip, found as SB3's load finds it."""
+    file = open_path(path, "r", verbose=0, suffix="zip")
+    start = file.tell()
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = set(archive.namelist())
+            data = json.loads(archive.read("data"))
+            described = json.loads(archive.read(DESCRIPTION_FILE)) if DESCRIPTION_FILE in names else {}
+    finally:
+        if isinstance(path, (str, pathlib.Path)):
+            file.close()
+        else:
+            file.seek(start)  # SB3 reads the same file object next
+    if not isinstance(data, dict):
+        raise UntrustedContentError(f"{path}: the data entry must hold an object")
+    return data, described
+
+
+def safe_custom_objects(path: str | pathlib.Path | io.BufferedIOBase) -> dict[str, Any]:
     """
     Everything SB3 would unpickle from the model at ``path``, rebuilt without unpickling.
 
-    :param path: a model zip
+    :param path: a model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
     :return: ``custom_objects`` for ``RTRLA2C.load``
     :raises UntrustedContentError: naming the entries that only unpickling could restore
     """
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-        data = json.loads(archive.read("data"))
-        described = json.loads(archive.read(DESCRIPTION_FILE)) if DESCRIPTION_FILE in names else {}
+    data, described = _read_archive(path)
+    keys = _pickled_keys(data)
     custom: dict[str, Any] = {}
-    refused: list[str] = []
-    for key in _pickled_keys(data):
+    for key in keys:
         if key in DISPENSABLE:
             custom[key] = deque(maxlen=100) if key.startswith("ep_") else DISPENSABLE[key]
-        elif key in described:
-            try:
-                custom[key] = rebuild(described[key])
-            except UntrustedContentError as err:
-                refused.append(f"{key} ({err})")
-        else:
-            refused.append(f"{key} (a pickled {data[key].get(':type:', 'object')})")
+    rebuilt, refused = rebuild_entries(described, [key for key in keys if key not in DISPENSABLE])
+    custom.update(rebuilt)
     if refused:
         raise UntrustedContentError(
             f"{path} holds content that only unpickling, which runs code from the file, could restore: "
@@ -212,11 +516,11 @@ def safe_custom_objects(path: str) -> dict[str, Any]:
     return custom
 
 
-def load_model(path: str, trust_remote_code: bool | None = None, **load_kwargs: Any):
+def load_model(path: str | pathlib.Path | io.BufferedIOBase, trust_remote_code: bool | None = None, **load_kwargs: Any):
     """
     Load an RTRLA2C model from a local zip, running no code from the file unless it is trusted.
 
-    :param path: the model zip
+    :param path: the model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
     :param trust_remote_code: allow unpickling (needed only for content sb3-rtrl cannot rebuild, such as
         a user's own class); None reads the ``TRUST_REMOTE_CODE`` environment variable
     :param load_kwargs: more ``RTRLA2C.load`` arguments (``env``, ``device``, ...)

@@ -188,7 +188,7 @@ def test_users_own_class_needs_trust(tmp_path, monkeypatch):
     monkeypatch.delenv("TRUST_REMOTE_CODE", raising=False)
     model = trained_model(features_extractor_class=MyExtractor)
     model.save(tmp_path / "m.zip")
-    with pytest.raises(UntrustedContentError, match="MyExtractor is not from a trusted package"):
+    with pytest.raises(UntrustedContentError, match="MyExtractor' is not on the safe-load allowlist"):
         load_model(str(tmp_path / "m.zip"))
     loaded = load_model(str(tmp_path / "m.zip"), trust_remote_code=True)
     assert loaded.policy.features_extractor_class is MyExtractor
