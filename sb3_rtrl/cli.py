@@ -60,6 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="dmlab only: the paper's protocol, TBPTT pre-training first, then RTRL on the frozen extractor",
     )
 
+    cmp = sub.add_parser(
+        "compare",
+        help="learners side by side (rtrl_a2c, tbptt_a2c, recurrent_ppo, a2c, ppo, ...) on the same tasks and env steps",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    cmp.add_argument("--env", nargs="+", required=True, help="gymnasium ids (popgym-..., ALE/..., procgen:<game> too)")
+    cmp.add_argument("--learners", nargs="+", default=["rtrl_a2c", "recurrent_ppo"])
+    cmp.add_argument("--steps", type=_positive, required=True, help="env steps per run, the same for every learner")
+    cmp.add_argument("--seeds", type=_positive, default=3, help="seeds 0 .. N-1")
+    cmp.add_argument("--jobs", type=_positive, default=1, help="runs at a time, each in its own process (1: in this one)")
+    cmp.add_argument("--n-envs", type=_positive, default=None, help="environments per run (default: the zoo entry's, else 8)")
+    cmp.add_argument("--set", action="append", default=[], metavar="[LEARNER.]KEY=VALUE",
+                     help="override a hyperparameter: rtrl_a2c.learning_rate=lin_1e-3, 'policy_kwargs=dict(...)'")  # fmt: skip
+    cmp.add_argument("--hyperparams", action="append", default=[], metavar="LEARNER=FILE",
+                     help="an rl-zoo3-format yaml file for a learner, instead of its own")  # fmt: skip
+    cmp.add_argument("--threshold", type=float, default=None, help="report env steps and seconds to this return")
+    cmp.add_argument("--eval-every", type=_positive, default=None, help="env steps between greedy evaluations (steps/20)")
+    cmp.add_argument("--eval-episodes", type=_positive, default=10)
+    cmp.add_argument("--final-eval-episodes", type=_positive, default=30)
+    cmp.add_argument("--out", default="runs/compare")
+    cmp.add_argument("--no-progress-bar", action="store_true")
+
     plot = sub.add_parser("plot", help="learning curves of one or more runs (Monitor logs or progress.csv) as a PNG")
     plot.add_argument("runs", nargs="+", help="run folders; LABEL=FOLDER to name a curve")
     plot.add_argument("--out", default="learning_curve.png")
@@ -126,6 +148,21 @@ def main(argv: list[str] | None = None) -> None:
                 run_experiment(args.domain, args.steps, gradient=args.gradient, out=args.out, **common)
         except (ImportError, ValueError) as err:
             parser.exit(2, f"sb3-rtrl experiment: error: {err}\n")
+    elif args.command == "compare":
+        from sb3_rtrl.compare import compare
+        from sb3_rtrl.compare.hyperparams import parse_override
+
+        try:
+            overrides = [parse_override(text) for text in args.set]
+            files = dict(item.split("=", 1) for item in args.hyperparams if "=" in item)
+            if len(files) != len(args.hyperparams):
+                raise ValueError("--hyperparams takes LEARNER=FILE")
+            compare(args.env, args.learners, args.steps, seeds=args.seeds, jobs=args.jobs, out=args.out,
+                    threshold=args.threshold, progress_bar=not args.no_progress_bar, n_envs=args.n_envs,
+                    overrides=overrides, hyperparams=files, eval_every=args.eval_every,
+                    eval_episodes=args.eval_episodes, final_eval_episodes=args.final_eval_episodes)  # fmt: skip
+        except ValueError as err:
+            parser.exit(2, f"sb3-rtrl compare: error: {err}\n")
     elif args.command == "plot":
         from sb3_rtrl.plotting import plot_curves
 

@@ -1,0 +1,160 @@
+"""Run every (task, learner, seed) of a comparison, in parallel processes, with a progress bar."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue as queues
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from sb3_rtrl.compare.hyperparams import RUN_KEYS, lookup
+from sb3_rtrl.compare.learners import LEARNERS
+from sb3_rtrl.compare.report import write_report
+from sb3_rtrl.compare.worker import RunResult, RunSpec, run_one, worker_main
+
+
+def build_specs(
+    env_ids: list[str],
+    learners: list[str],
+    steps: int,
+    seeds: list[int],
+    n_envs: int | None = None,
+    overrides: list[tuple[str | None, str, Any]] | None = None,
+    hyperparams: dict[str, str] | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int = 10,
+    final_eval_episodes: int = 30,
+) -> list[RunSpec]:
+    """
+    One :class:`RunSpec` per (task, learner, seed): the learner's defaults, then its zoo entry for the task,
+    then the overrides.
+
+    :param env_ids: tasks
+    :param learners: learner names
+    :param steps: env steps per run, the same for all
+    :param seeds: seeds
+    :param n_envs: environments per run; None takes the zoo entry's, else 8
+    :param overrides: ``(learner or None for all, key, value)``
+    :param hyperparams: learner name -> a zoo yaml file to read instead of the learner's own
+    :param eval_every: env steps between evaluations (default: steps / 20)
+    :param eval_episodes: episodes per evaluation along the way
+    :param final_eval_episodes: episodes of the final evaluation
+    """
+    unknown = [name for name in learners if name not in LEARNERS]
+    if unknown:
+        raise ValueError(f"unknown learner(s) {', '.join(unknown)}; known: {', '.join(LEARNERS)}")
+    if steps < 1 or not seeds or not env_ids or not learners:
+        raise ValueError("compare needs steps >= 1, at least one seed, one task and one learner")
+    specs = []
+    for env_id in env_ids:
+        for name in learners:
+            learner = LEARNERS[name]
+            files = (hyperparams[name],) if hyperparams and name in hyperparams else learner.hyperparams
+            entry, source = lookup(files, env_id)
+            for target, key, value in overrides or []:
+                if target is None or target == name:
+                    if key in learner.fixed:
+                        raise ValueError(f"{name}.{key} is fixed to {learner.fixed[key]!r}: it defines the learner")
+                    entry[key] = value
+            run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
+            for seed in seeds:
+                specs.append(
+                    RunSpec(
+                        learner=name, algorithm=learner.algorithm, env_id=env_id, seed=seed, steps=steps,
+                        n_envs=int(n_envs or run.get("n_envs", 8)), policy=str(run.get("policy", learner.policy)),
+                        kwargs={**entry, **learner.fixed}, normalize=bool(run.get("normalize", False)),
+                        frame_stack=int(run.get("frame_stack", 4)), eval_every=eval_every or max(steps // 20, 1),
+                        eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes, source=source or "defaults",
+                    )
+                )  # fmt: skip
+    return specs
+
+
+def _run_in_processes(specs: list[RunSpec], jobs: int, bar: Any) -> list[RunResult]:
+    ctx = mp.get_context("spawn")  # no forked torch state; each run starts clean
+    messages = ctx.Queue()
+    results: dict[int, RunResult] = {}
+    running: dict[int, Any] = {}
+    done_steps = [0] * len(specs)
+    waiting = list(range(len(specs)))
+
+    def handle(message: tuple) -> None:
+        kind, index, payload = message
+        if kind == "progress":
+            bar.update(payload - done_steps[index])
+            done_steps[index] = payload
+        else:
+            results[index] = payload
+            bar.update(specs[index].steps - done_steps[index])
+            done_steps[index] = specs[index].steps
+
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            index = waiting.pop(0)
+            process = ctx.Process(target=worker_main, args=(specs[index], messages, index), daemon=True)
+            process.start()
+            running[index] = process
+        try:
+            handle(messages.get(timeout=0.5))
+        except queues.Empty:
+            pass
+        for index, process in list(running.items()):
+            if index in results:
+                process.join()
+                del running[index]
+            elif not process.is_alive():
+                # A result sent just before exiting may still be in the queue.
+                while True:
+                    try:
+                        handle(messages.get(timeout=1.0))
+                    except queues.Empty:
+                        break
+                if index not in results:
+                    results[index] = RunResult(specs[index], error=f"the run's process died (exit code {process.exitcode})")
+                del running[index]
+    return [results[i] for i in range(len(specs))]
+
+
+def compare(
+    env_ids: list[str],
+    learners: list[str],
+    steps: int,
+    seeds: list[int] | int = 3,
+    jobs: int = 1,
+    out: str = "runs/compare",
+    threshold: float | None = None,
+    progress_bar: bool = True,
+    **spec_options: Any,
+) -> list[RunResult]:
+    """
+    Train each learner on each task for the same env steps with each seed; write the table, the curves and
+    the CSV to ``out``.
+
+    :param env_ids: tasks (see :class:`RunSpec`)
+    :param learners: learner names (:data:`sb3_rtrl.compare.LEARNERS`)
+    :param steps: env steps per run
+    :param seeds: a list of seeds, or their number (0, 1, ...)
+    :param jobs: runs at a time; 1 runs them in this process, more in their own processes
+    :param out: output folder
+    :param threshold: a return; the table then gives the env steps and seconds each run took to reach it
+    :param progress_bar: show the progress of all runs together, in env steps
+    :param spec_options: more arguments of :func:`build_specs` (n_envs, overrides, hyperparams, eval_every, ...)
+    :return: one result per run, failed ones with their error
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    specs = build_specs(env_ids, learners, steps, seed_list, **spec_options)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    os.makedirs(out, exist_ok=True)
+    with tqdm(total=steps * len(specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare") as bar:
+        if jobs == 1:
+            results = []
+            for spec in specs:
+                results.append(run_one(spec))
+                bar.update(spec.steps)
+        else:
+            results = _run_in_processes(specs, jobs, bar)
+    write_report(results, out, threshold)
+    return results

@@ -1,0 +1,180 @@
+"""One run of ``compare``: build the task and the learner, train, and evaluate greedily along the way."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+
+from sb3_rtrl.compare.learners import import_algorithm
+
+MULTI_INPUT = {"MlpPolicy": "MultiInputPolicy", "MlpLstmPolicy": "MultiInputLstmPolicy"}
+
+
+@dataclass
+class RunSpec:
+    """
+    What one run trains and how it is measured.
+
+    :param learner: the learner's name (for the report)
+    :param algorithm: ``"module:Class"`` of its algorithm
+    :param env_id: a gymnasium id (``popgym-...`` ids import popgym; ``ALE/...`` and ``...NoFrameskip-v4``
+        use the paper's Atari stack; ``procgen:<game>`` a ProcGen game)
+    :param seed: random seed
+    :param steps: env steps to train for (the same for every learner)
+    :param n_envs: parallel environments
+    :param policy: policy name
+    :param kwargs: the algorithm's keyword arguments, the learner's fixed ones included
+    :param normalize: wrap in VecNormalize (rl-zoo3's ``normalize: true``)
+    :param frame_stack: frames stacked (Atari)
+    :param eval_every: env steps between greedy evaluations
+    :param eval_episodes: episodes per evaluation along the way
+    :param final_eval_episodes: episodes of the evaluation at the end
+    :param source: where the hyperparameters came from, for the report
+    """
+
+    learner: str
+    algorithm: str
+    env_id: str
+    seed: int
+    steps: int
+    n_envs: int
+    policy: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    normalize: bool = False
+    frame_stack: int = 4
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    final_eval_episodes: int = 30
+    source: str = "defaults"
+
+
+@dataclass
+class RunResult:
+    """
+    What a run measured. ``points`` are ``(env steps, training seconds, mean return, std)`` of each greedy
+    evaluation (training seconds exclude evaluation time); ``error`` is set when the run failed.
+    """
+
+    spec: RunSpec
+    points: list[tuple[int, float, float, float]] = field(default_factory=list)
+    final_mean: float = float("nan")
+    final_std: float = float("nan")
+    train_seconds: float = float("nan")
+    steps_done: int = 0
+    error: str | None = None
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps_done / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+
+def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4) -> VecEnv:
+    """A VecEnv of ``env_id`` (see :class:`RunSpec` for the id forms)."""
+    if env_id.startswith("procgen:"):
+        from sb3_rtrl.envs import make_procgen_env
+
+        return make_procgen_env(env_id.split(":", 1)[1], n_envs=n_envs, seed=seed)
+    if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
+        from sb3_rtrl.envs import make_atari_env
+
+        return make_atari_env(env_id, n_envs=n_envs, seed=seed, frame_stack=frame_stack)
+    if env_id.startswith("popgym-"):
+        try:
+            import popgym  # noqa: F401  (registers the popgym- ids)
+        except ImportError as err:
+            raise ImportError("POPGym tasks need popgym: pip install 'sb3-rtrl[popgym]'") from err
+    import sb3_rtrl.envs  # noqa: F401  (registers the built-in tasks)
+
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise ValueError(f"unknown environment id {env_id!r} ({err})") from err
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed)
+
+
+class _Evaluations(BaseCallback):
+    """Greedy evaluations every ``spec.eval_every`` env steps, on a clock that stops while evaluating."""
+
+    def __init__(self, spec: RunSpec, eval_env: VecEnv, result: RunResult, progress: Any = None, index: int = 0):
+        super().__init__()
+        self.spec, self.eval_env, self.result, self.progress, self.index = spec, eval_env, result, progress, index
+        self.next_eval = spec.eval_every
+        self.train_seconds = 0.0
+        self.started = 0.0
+
+    def _on_training_start(self) -> None:
+        self.started = time.perf_counter()
+
+    def evaluate(self, episodes: int) -> tuple[float, float]:
+        sync_envs_normalization(self.training_env, self.eval_env)
+        returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True,
+                                     return_episode_rewards=True)  # fmt: skip
+        return float(np.mean(returns)), float(np.std(returns))
+
+    def pause(self) -> None:
+        self.train_seconds += time.perf_counter() - self.started
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_eval:
+            self.pause()
+            mean, std = self.evaluate(self.spec.eval_episodes)
+            self.result.points.append((self.num_timesteps, self.train_seconds, mean, std))
+            self.next_eval += self.spec.eval_every
+            if self.progress is not None:
+                self.progress.put(("progress", self.index, self.num_timesteps))
+            self.started = time.perf_counter()
+        return True
+
+
+def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
+    """
+    Train and evaluate one (learner, task, seed); a failure is returned in ``error``, not raised.
+
+    :param spec: what to run
+    :param progress: a queue that receives ``("progress", index, env steps)`` at each evaluation
+    :param index: this run's number, for ``progress``
+    """
+    result = RunResult(spec)
+    try:
+        algorithm = import_algorithm(spec.algorithm)
+        env = make_env(spec.env_id, spec.n_envs, spec.seed, spec.frame_stack)
+        eval_env = make_env(spec.env_id, 1, spec.seed + 10_000, spec.frame_stack)
+        if spec.normalize:
+            env = VecNormalize(env)
+            eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
+        policy = spec.policy
+        if isinstance(env.observation_space, gym.spaces.Dict):
+            policy = MULTI_INPUT.get(policy, policy)
+        model = algorithm(policy, env, seed=spec.seed, **spec.kwargs)
+        callback = _Evaluations(spec, eval_env, result, progress, index)
+        model.learn(spec.steps, callback=callback)
+        callback.pause()
+        result.train_seconds, result.steps_done = callback.train_seconds, model.num_timesteps
+        result.final_mean, result.final_std = callback.evaluate(spec.final_eval_episodes)
+        result.points.append((model.num_timesteps, callback.train_seconds, result.final_mean, result.final_std))
+        env.close()
+        eval_env.close()
+    except Exception as err:  # noqa: BLE001  (reported as a failed run; the others go on)
+        result.error = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=-3)}"
+    if not np.isfinite(result.train_seconds) and result.error is None:
+        result.error = "no training time was measured"
+    return result
+
+
+def worker_main(spec: RunSpec, queue: Any, index: int) -> None:
+    """Entry point of a run's process: one torch thread, the result sent back on ``queue``."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch as th
+
+    th.set_num_threads(1)
+    queue.put(("result", index, run_one(spec, queue, index)))

@@ -1,0 +1,109 @@
+"""``sb3-rtrl compare``: learners side by side, zoo hyperparameters read safely, failures reported, outputs."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+import torch as th
+from stable_baselines3.common.utils import LinearSchedule
+
+from sb3_rtrl.cli import main
+from sb3_rtrl.compare import LEARNERS, Learner, compare, register_learner
+from sb3_rtrl.compare.hyperparams import lookup, parse_override, parse_value
+from sb3_rtrl.compare.runner import build_specs
+from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.torch_layers import ImpalaCNN
+
+
+@pytest.fixture
+def helper_learners():
+    register_learner(Learner("dies", "compare_helpers:DiesAtConstruction", "MlpPolicy"))
+    register_learner(Learner("raises", "compare_helpers:RaisesAtConstruction", "MlpPolicy"))
+    yield
+    LEARNERS.pop("dies")
+    LEARNERS.pop("raises")
+
+
+def test_zoo_values_are_parsed_without_eval():
+    schedule = parse_value("lin_1e-3")
+    assert isinstance(schedule, LinearSchedule) and schedule(1.0) == pytest.approx(1e-3) and schedule(0.0) == 0.0
+    kwargs = parse_value("dict(ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[64], vf=[64]), "
+                         "features_extractor_class=sb3_rtrl.torch_layers.ImpalaCNN, betas=(0.9, 0.99))")  # fmt: skip
+    assert kwargs == dict(ortho_init=False, activation_fn=th.nn.ReLU, net_arch=dict(pi=[64], vf=[64]),
+                          features_extractor_class=ImpalaCNN, betas=(0.9, 0.99))  # fmt: skip
+    assert parse_value("MlpLstmPolicy") == "MlpLstmPolicy" and parse_value(3) == 3 and parse_value("[1, -2]") == [1, -2]
+    for evil in ["__import__('os').system('true')", "dict(x=os.system)", "dict(**x)", "dict(x=print('hi'))", "lin_x"]:
+        with pytest.raises(ValueError, match="cannot read|allowlist"):
+            parse_value(evil)
+    assert parse_override("rtrl_a2c.n_steps=16") == ("rtrl_a2c", "n_steps", 16)
+    assert parse_override("gamma=0.9") == (None, "gamma", 0.9)
+    with pytest.raises(ValueError, match="key=value"):
+        parse_override("gamma")
+
+
+def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text("CartPoleNoVel-v1:\n  n_envs: 4\n  n_steps: 8\n  learning_rate: lin_1e-3\n  normalize: true\n"
+                   "  policy_kwargs: 'dict(hidden_size=16)'\n")  # fmt: skip
+    specs = build_specs(["sb3_rtrl/CartPoleNoVel-v1"], ["rtrl_a2c", "tbptt_a2c"], 1000, [0, 1],
+                        overrides=[("rtrl_a2c", "n_steps", 4)],
+                        hyperparams={"rtrl_a2c": str(zoo), "tbptt_a2c": str(zoo)})  # fmt: skip
+    assert len(specs) == 4
+    rtrl, tbptt = specs[0], specs[2]
+    assert rtrl.n_envs == 4 and rtrl.normalize and rtrl.kwargs["n_steps"] == 4 and tbptt.kwargs["n_steps"] == 8
+    assert rtrl.kwargs["gradient"] == "rtrl" and tbptt.kwargs["gradient"] == "tbptt"
+    assert rtrl.kwargs["policy_kwargs"] == dict(hidden_size=16) and rtrl.source.endswith(":CartPoleNoVel-v1")
+    assert [s.seed for s in specs] == [0, 1, 0, 1] and all(s.steps == 1000 for s in specs)
+    with pytest.raises(ValueError, match="rtrl_a2c.gradient is fixed"):
+        build_specs([DELAYED_RECALL_ID], ["rtrl_a2c"], 10, [0], overrides=[(None, "gradient", "tbptt")])
+    with pytest.raises(ValueError, match="unknown learner.*known: rtrl_a2c"):
+        build_specs([DELAYED_RECALL_ID], ["rtrl_ppo2"], 10, [0])
+
+
+def test_shipped_and_zoo_files_are_found():
+    entry, source = lookup(LEARNERS["rtrl_a2c"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
+    assert source is not None and source.endswith("rtrl_a2c.yml:CartPoleNoVel-v1") and entry["n_steps"] == 16
+    entry, source = lookup(LEARNERS["rtrl_a2c"].hyperparams, "ALE/Breakout-v5")
+    assert "env_wrapper" not in entry and entry["policy_kwargs"]["features_extractor_class"] is ImpalaCNN
+    pytest.importorskip("rl_zoo3")
+    entry, source = lookup(LEARNERS["recurrent_ppo"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
+    assert source is not None and source.endswith("ppo_lstm.yml:CartPoleNoVel-v1")
+    assert entry["policy_kwargs"]["activation_fn"] is th.nn.ReLU and entry["n_epochs"] == 20
+
+
+def test_compare_in_process_writes_table_csv_and_curves(tmp_path, helper_learners, capsys):
+    results = compare([DELAYED_RECALL_ID], ["rtrl_a2c", "a2c", "raises"], 256, seeds=1, out=str(tmp_path),
+                      threshold=-1.0, progress_bar=False, n_envs=2, eval_every=128, eval_episodes=2,
+                      final_eval_episodes=2,
+                      overrides=[(None, "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))])  # fmt: skip
+    ok = {r.spec.learner: r for r in results}
+    assert ok["rtrl_a2c"].error is None and ok["a2c"].error is None
+    assert "RuntimeError: this learner always fails" in ok["raises"].error
+    assert [p[0] for p in ok["rtrl_a2c"].points] == [128, 256, 256] and ok["rtrl_a2c"].steps_done == 256
+    table = capsys.readouterr().out
+    assert "FAILED raises on sb3_rtrl/DelayedRecall-v0, seed 0: RuntimeError: this learner always fails" in table
+    assert "rtrl_a2c" in table and "1/1" in table
+    with open(tmp_path / "points.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["learner"] for r in rows} == {"rtrl_a2c", "a2c"} and sum(r["final"] == "1" for r in rows) == 2
+    assert os.path.getsize(tmp_path / "curves.png") > 10_000 and (tmp_path / "table.txt").is_file()
+
+
+def test_compare_in_processes_survives_a_dead_process(tmp_path, helper_learners):
+    results = compare([DELAYED_RECALL_ID], ["dies", "rtrl_a2c"], 64, seeds=1, jobs=2, out=str(tmp_path),
+                      progress_bar=False, n_envs=2, eval_episodes=1, final_eval_episodes=1,
+                      overrides=[("rtrl_a2c", "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))])  # fmt: skip
+    by_name = {r.spec.learner: r for r in results}
+    assert by_name["dies"].error == "the run's process died (exit code 3)"
+    assert by_name["rtrl_a2c"].error is None and by_name["rtrl_a2c"].steps_done == 64
+
+
+def test_cli_compare_errors_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "--env", DELAYED_RECALL_ID, "--steps", "10", "--learners", "nope", "--out", str(tmp_path)])
+    assert info.value.code == 2 and "unknown learner(s) nope" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "--env", DELAYED_RECALL_ID, "--steps", "10", "--set", "policy_kwargs=dict(x=os.system)"])
+    assert info.value.code == 2 and "allowlist" in capsys.readouterr().err
