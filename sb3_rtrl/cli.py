@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--env", nargs="+", required=True, help="gymnasium ids (popgym-..., ALE/..., procgen:<game> too)")
     cmp.add_argument("--learners", nargs="+", default=["rtrl_a2c", "recurrent_ppo"])
     cmp.add_argument("--steps", type=_positive, required=True, help="env steps per run, the same for every learner")
-    cmp.add_argument("--seeds", type=_positive, default=3, help="seeds 0 .. N-1")
+    cmp.add_argument("--seeds", type=_positive, default=3, help="number of seeds")
+    cmp.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     cmp.add_argument("--jobs", type=_positive, default=1, help="runs at a time, each in its own process (1: in this one)")
     cmp.add_argument("--n-envs", type=_positive, default=None, help="environments per run (default: the zoo entry's, else 8)")
     cmp.add_argument("--set", action="append", default=[], metavar="[LEARNER.]KEY=VALUE",
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
             files = dict(item.split("=", 1) for item in args.hyperparams if "=" in item)
             if len(files) != len(args.hyperparams):
                 raise ValueError("--hyperparams takes LEARNER=FILE")
-            compare(args.env, args.learners, args.steps, seeds=args.seeds, jobs=args.jobs, out=args.out,
+            seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+            compare(args.env, args.learners, args.steps, seeds=seeds, jobs=args.jobs, out=args.out,
                     threshold=args.threshold, progress_bar=not args.no_progress_bar, n_envs=args.n_envs,
                     overrides=overrides, hyperparams=files, eval_every=args.eval_every,
                     eval_episodes=args.eval_episodes, final_eval_episodes=args.final_eval_episodes)  # fmt: skip

@@ -28,8 +28,11 @@ from sb3_rtrl.common.arguments import check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.rtrl import RTRLState, rtrl_segment
 from sb3_rtrl.rtrl.backend import Backend
+from sb3_rtrl.torch_layers import ImpalaCNN
 
 SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+# The network of Irie et al.: the heads read the cell's output alone; the cell's forget gates start at 0.5.
+PAPER_NETWORK: dict[str, Any] = dict(net_arch=[], skip_connection=False, forget_bias=0.0, init_std=0.1, input_init_std=0.1)
 
 
 def check_observation_space(space: spaces.Space) -> None:
@@ -63,6 +66,13 @@ def check_extractor_fits(space: spaces.Space, extractor: type[BaseFeaturesExtrac
         )
 
 
+def default_net_arch(features_extractor_class: type[BaseFeaturesExtractor]) -> list[int] | dict[str, list[int]]:
+    """SB3's and RecurrentPPO's default: no MLP after a CNN, ``[64, 64]`` for each head otherwise."""
+    if issubclass(features_extractor_class, (NatureCNN, ImpalaCNN)):
+        return []
+    return dict(pi=[64, 64], vf=[64, 64])
+
+
 def prev_action_dim(action_space: spaces.Space) -> int:
     """Width of the previous-action input: one-hot for discrete spaces, the vector itself otherwise."""
     if isinstance(action_space, spaces.Discrete):
@@ -82,10 +92,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param observation_space: observation space
     :param action_space: action space
     :param lr_schedule: learning rate schedule
-    :param net_arch: MLP layers between the cell's output and the heads (SB3's format); none by default,
-        so the heads read the cell's output directly (paper)
+    :param net_arch: MLP layers between the cell and the heads (SB3's format). By default as SB3 and
+        RecurrentPPO choose: ``[64, 64]`` for each head on vector features, none after a CNN. ``[]`` with
+        ``skip_connection=False`` is the paper's network (:data:`PAPER_NETWORK`)
     :param activation_fn: activation of the MLP layers
-    :param ortho_init: orthogonal init of extractor, MLP and heads (the cell keeps its paper init)
+    :param ortho_init: orthogonal init of extractor, MLP and heads (the cell keeps its own init)
     :param use_sde: generalized state-dependent exploration (Box actions)
     :param log_std_init: initial log standard deviation (Box actions)
     :param full_std: see SB3's ``ActorCriticPolicy``
@@ -101,8 +112,18 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
     :param forget_bias: added to the forget-gate bias at init. +3 (f = 0.95) lets a memory last tens of
         steps from the start; with 0 (the paper's init, f = 0.5) it fades within a few steps and even
-        exact gradients vanish before long delays can be learned
-    :param init_std: standard deviation of the cell's recurrent-weight init (0.1 in the paper)
+        exact gradients vanish before long delays can be learned. A pair ``(low, high)`` spreads it evenly
+        over the units, fast ones that follow the input to slow ones that keep it; the default ``(0, 3)``
+        was the best measured on CartPoleNoVel (docs/benchmarks.md)
+    :param skip_connection: the MLP and heads read the cell's input (features, previous action and reward)
+        beside its output, so the current observation reaches them without passing through the memory
+        (default; without it the eLSTM's slow state is all the heads see, and reactive control suffers)
+    :param init_std: standard deviation of the init of the cell's recurrent weights and biases. 0.5 (default)
+        gives the element-wise recurrence (``w_z * c``, ``w_f * c``) enough strength to hold a state; with the
+        paper's 0.1 the eLSTM learned POPGym's RepeatFirstEasy and RepeatPreviousEasy far more slowly
+    :param input_init_std: standard deviation of the init of the cell's input projection. None (default):
+        ``1 / sqrt(input size)``, so that the input moves the gates by about one unit whatever its width
+        (0.5 for a one-hot of 4, 0.06 for 257 features)
     :param prev_action: feed the previous action (one-hot for discrete spaces) to the cell
     :param prev_reward: feed the previous reward, clipped to [-1, 1], to the cell (paper)
     :param freeze_features_extractor: do not train the features extractor (the paper's DMLab protocol)
@@ -135,8 +156,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         hidden_size: int = 256,
         lstm_hidden_size: int | None = None,
-        forget_bias: float = 3.0,
-        init_std: float = 0.1,
+        forget_bias: float | tuple[float, float] = (0.0, 3.0),
+        init_std: float = 0.5,
+        input_init_std: float | None = None,
+        skip_connection: bool = True,
         prev_action: bool = False,
         prev_reward: bool = False,
         freeze_features_extractor: bool = False,
@@ -159,8 +182,18 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         check_extractor_fits(observation_space, features_extractor_class)
         name = "lstm_hidden_size" if lstm_hidden_size is not None else "hidden_size"
         self.hidden_size = check_int(name, lstm_hidden_size if lstm_hidden_size is not None else hidden_size, 1)
-        self.forget_bias = check_number("forget_bias", forget_bias)
+        self.forget_bias: float | tuple[float, float]
+        if isinstance(forget_bias, (tuple, list)):
+            if len(forget_bias) != 2:
+                raise ValueError(f"forget_bias must be a number or a pair (low, high), got {forget_bias!r}")
+            self.forget_bias = (check_number("forget_bias", forget_bias[0]), check_number("forget_bias", forget_bias[1]))
+        else:
+            self.forget_bias = check_number("forget_bias", forget_bias)
         self.init_std = check_number("init_std", init_std, 0.0)
+        self.input_init_std = None if input_init_std is None else check_number("input_init_std", input_init_std, 0.0)
+        self.skip_connection = bool(skip_connection)
+        # Known before SB3 builds the MLP, which reads the cell's input too with a skip connection.
+        self.prev_action_dim = prev_action_dim(action_space) if prev_action else 0
         self.prev_action = prev_action
         self.prev_reward = prev_reward
         self.freeze_features_extractor = freeze_features_extractor
@@ -168,7 +201,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             observation_space,
             action_space,
             lr_schedule,
-            net_arch=net_arch if net_arch is not None else [],
+            net_arch=net_arch if net_arch is not None else default_net_arch(features_extractor_class),
             activation_fn=activation_fn,
             ortho_init=ortho_init,
             use_sde=use_sde,
@@ -183,9 +216,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
-        self.prev_action_dim = prev_action_dim(action_space) if prev_action else 0
-        self.cell_input_size = self.features_dim + self.prev_action_dim + int(prev_reward)
-        self.cell = ELSTMCell(self.cell_input_size, self.hidden_size, init_std=init_std, forget_bias=forget_bias)
+        input_std = self.cell_input_size**-0.5 if self.input_init_std is None else self.input_init_std
+        self.cell = ELSTMCell(self.cell_input_size, self.hidden_size, init_std=self.init_std, forget_bias=self.forget_bias,
+                              input_init_std=input_std)  # fmt: skip
         if features_extractor_weights is not None:
             self.load_features_extractor(features_extractor_weights)
         if freeze_features_extractor:
@@ -196,8 +229,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         )
 
     def _build_mlp_extractor(self) -> None:
-        # The MLP reads the cell's output, not the features.
-        self.mlp_extractor = MlpExtractor(self.hidden_size, self.net_arch, self.activation_fn, device=self.device)
+        # The MLP reads the cell's output (and, with the skip connection, the cell's input beside it).
+        self.cell_input_size = self.features_dim + self.prev_action_dim + int(self.prev_reward)
+        width = self.hidden_size + (self.cell_input_size if self.skip_connection else 0)
+        self.mlp_extractor = MlpExtractor(width, self.net_arch, self.activation_fn, device=self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -205,6 +240,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             hidden_size=self.hidden_size,
             forget_bias=self.forget_bias,
             init_std=self.init_std,
+            input_init_std=self.input_init_std,
+            skip_connection=self.skip_connection,
             prev_action=self.prev_action,
             prev_reward=self.prev_reward,
             freeze_features_extractor=self.freeze_features_extractor,
@@ -260,8 +297,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             parts.append(prev_rewards.to(features.dtype).clamp(-1.0, 1.0).unsqueeze(-1))
         return th.cat(parts, dim=-1) if len(parts) > 1 else features
 
-    def _heads(self, h: th.Tensor) -> tuple[Distribution, th.Tensor]:
-        latent_pi, latent_vf = self.mlp_extractor(h)
+    def _heads(self, h: th.Tensor, x: th.Tensor) -> tuple[Distribution, th.Tensor]:
+        """The action distribution and values from the cell's output ``h`` (and its input ``x``, with the skip)."""
+        latent_pi, latent_vf = self.mlp_extractor(th.cat([h, x], dim=-1) if self.skip_connection else h)
         return self._get_action_dist_from_latent(latent_pi), self.value_net(latent_vf)
 
     # ------------------------------------------------------------------ acting (one step, no sensitivities)
@@ -288,7 +326,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         starts = episode_starts.to(th.bool).reshape(1, -1)
         h, c = self.cell(x.unsqueeze(0), cell_state, starts)
         try:
-            dist, values = self._heads(h[0])
+            dist, values = self._heads(h[0], x)
         except ValueError as err:
             # torch.distributions rejects NaN parameters; say which input brought the NaN in.
             found = first_non_finite(
@@ -351,7 +389,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
         h, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
                                     backend=backend, out=out)  # fmt: skip
-        dist, values = self._heads(h.reshape(steps * n_envs, -1))
+        dist, values = self._heads(h.reshape(steps * n_envs, -1), x.reshape(steps * n_envs, -1))
         return values.flatten(), dist.log_prob(actions), dist.entropy(), new_state
 
     # ------------------------------------------------------------------ SB3's interface

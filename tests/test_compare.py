@@ -14,6 +14,7 @@ from sb3_rtrl.compare import LEARNERS, Learner, compare, register_learner
 from sb3_rtrl.compare.hyperparams import lookup, parse_override, parse_value
 from sb3_rtrl.compare.runner import build_specs
 from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.policies import PAPER_NETWORK
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 
@@ -43,6 +44,16 @@ def test_zoo_values_are_parsed_without_eval():
         parse_override("gamma")
 
 
+def test_atari_games_use_the_atari_entry_without_its_wrapper(tmp_path):
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text("atari:\n  env_wrapper:\n    - stable_baselines3.common.atari_wrappers.AtariWrapper\n  frame_stack: 4\n"
+                   "  policy_kwargs: 'dict(features_extractor_class=sb3_rtrl.torch_layers.ImpalaCNN)'\n")  # fmt: skip
+    entry, source = lookup([str(zoo)], "ALE/Breakout-v5")
+    assert source == f"{zoo}:atari" and "env_wrapper" not in entry and entry["frame_stack"] == 4
+    assert entry["policy_kwargs"]["features_extractor_class"] is ImpalaCNN
+    assert lookup([str(zoo)], "BreakoutNoFrameskip-v4")[1] == f"{zoo}:atari"
+
+
 def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
     zoo = tmp_path / "zoo.yml"
     zoo.write_text("CartPoleNoVel-v1:\n  n_envs: 4\n  n_steps: 8\n  learning_rate: lin_1e-3\n  normalize: true\n"
@@ -56,6 +67,13 @@ def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
     assert rtrl.kwargs["gradient"] == "rtrl" and tbptt.kwargs["gradient"] == "tbptt"
     assert rtrl.kwargs["policy_kwargs"] == dict(hidden_size=16) and rtrl.source.endswith(":CartPoleNoVel-v1")
     assert [s.seed for s in specs] == [0, 1, 0, 1] and all(s.steps == 1000 for s in specs)
+    overrides = [("rtrl_a2c@small", "policy_kwargs", dict(hidden_size=2)), (None, "n_steps", 3)]
+    variants = build_specs([DELAYED_RECALL_ID], ["rtrl_a2c", "rtrl_a2c@small"], 10, [0], overrides=overrides)
+    assert [s.learner for s in variants] == ["rtrl_a2c", "rtrl_a2c@small"] and variants[1].algorithm.endswith(":RTRLA2C")
+    shipped = dict(hidden_size=32, **dict(PAPER_NETWORK, forget_bias=3.0))
+    assert variants[0].kwargs["policy_kwargs"] == shipped
+    assert variants[1].kwargs["policy_kwargs"] == dict(shipped, hidden_size=2)  # updated, not replaced
+    assert variants[0].kwargs["n_steps"] == variants[1].kwargs["n_steps"] == 3
     with pytest.raises(ValueError, match="rtrl_a2c.gradient is fixed"):
         build_specs([DELAYED_RECALL_ID], ["rtrl_a2c"], 10, [0], overrides=[(None, "gradient", "tbptt")])
     with pytest.raises(ValueError, match="unknown learner.*known: rtrl_a2c"):
@@ -65,8 +83,7 @@ def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
 def test_shipped_and_zoo_files_are_found():
     entry, source = lookup(LEARNERS["rtrl_a2c"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
     assert source is not None and source.endswith("rtrl_a2c.yml:CartPoleNoVel-v1") and entry["n_steps"] == 16
-    entry, source = lookup(LEARNERS["rtrl_a2c"].hyperparams, "ALE/Breakout-v5")
-    assert "env_wrapper" not in entry and entry["policy_kwargs"]["features_extractor_class"] is ImpalaCNN
+    assert lookup(LEARNERS["rtrl_a2c"].hyperparams, "popgym-RepeatFirstEasy-v0") == ({}, None)
     pytest.importorskip("rl_zoo3")
     entry, source = lookup(LEARNERS["recurrent_ppo"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
     assert source is not None and source.endswith("ppo_lstm.yml:CartPoleNoVel-v1")

@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 
 from sb3_rtrl import RTRLA2C
+from sb3_rtrl.compare import compare
 from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.policies import PAPER_NETWORK
 from sb3_rtrl.train import evaluate, make_env
 
 
-def success_after_training(gradient: str, delay: int, n_steps: int, steps: int, seed: int) -> float:
+def success_after_training(gradient: str, delay: int, n_steps: int, steps: int, seed: int, **policy_kwargs) -> float:
     env = make_env(DELAYED_RECALL_ID, 16, seed, None, dict(delay=delay))
     model = RTRLA2C("MlpLstmPolicy", env, n_steps=n_steps, learning_rate=3e-3, gradient=gradient, seed=seed,
-                    policy_kwargs=dict(hidden_size=32))  # fmt: skip
+                    policy_kwargs=dict(hidden_size=32, **policy_kwargs))  # fmt: skip
     model.learn(steps)
     _, _, success = evaluate(model, make_env(DELAYED_RECALL_ID, 1, seed + 1000, None, dict(delay=delay)), 100)
     assert success is not None
@@ -19,9 +21,15 @@ def success_after_training(gradient: str, delay: int, n_steps: int, steps: int, 
 
 
 def test_rtrl_learns_ten_times_beyond_truncation_small():
-    """Delay 20 = 10 x n_steps 2, 100k steps (about 35 s for both runs)."""
-    rtrl = success_after_training("rtrl", delay=20, n_steps=2, steps=100_000, seed=0)
-    tbptt = success_after_training("tbptt", delay=20, n_steps=2, steps=100_000, seed=0)
+    """
+    Delay 20 = 10 x n_steps 2, 100k steps (about 35 s for both runs), with the paper's heads and forget gates
+    at 0.95: a property of the gradient, checked on the network where this budget suffices. The default
+    network (MLP, skip connection, spread forget biases) reached 0.49 / 1.00 / 0.42 on seeds 0-2 here; it
+    needs the main job's budget (delay 40, 300k steps: 100%).
+    """
+    network = dict(PAPER_NETWORK, forget_bias=3.0)
+    rtrl = success_after_training("rtrl", delay=20, n_steps=2, steps=100_000, seed=0, **network)
+    tbptt = success_after_training("tbptt", delay=20, n_steps=2, steps=100_000, seed=0, **network)
     assert rtrl >= 0.95, f"rtrl success {rtrl:.2f}"
     assert tbptt <= 0.70, f"tbptt success {tbptt:.2f}: it should stay near chance (0.5)"
 
@@ -30,7 +38,28 @@ def test_rtrl_learns_ten_times_beyond_truncation_small():
 def test_rtrl_learns_ten_times_beyond_truncation_seeds():
     """Delay 40 = 10 x n_steps 4, 300k steps, three seeds (about 3 minutes)."""
     seeds = (0, 1, 2)
-    rtrl = [success_after_training("rtrl", delay=40, n_steps=4, steps=300_000, seed=s) for s in seeds]
-    tbptt = [success_after_training("tbptt", delay=40, n_steps=4, steps=300_000, seed=s) for s in seeds]
+    network = dict(PAPER_NETWORK, forget_bias=3.0)  # as in the small test
+    rtrl = [success_after_training("rtrl", delay=40, n_steps=4, steps=300_000, seed=s, **network) for s in seeds]
+    tbptt = [success_after_training("tbptt", delay=40, n_steps=4, steps=300_000, seed=s, **network) for s in seeds]
     assert min(rtrl) >= 0.95, f"rtrl success per seed {rtrl}"
     assert np.mean(tbptt) <= 0.65, f"tbptt success per seed {tbptt}: it should stay near chance (0.5)"
+
+
+# Each shipped zoo entry, its env steps, and the floor under the score measured for it (docs/benchmarks.md).
+ZOO_SCORES = [
+    ("sb3_rtrl/CartPoleNoVel-v1", 500_000, 400.0),
+    ("sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # reward +1 / -1 at the query: 0.9 is 95% success
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id, steps, floor", ZOO_SCORES, ids=[entry[0] for entry in ZOO_SCORES])
+def test_shipped_zoo_entry_reaches_its_documented_score(env_id, steps, floor, tmp_path):
+    """The zoo file's entry for ``env_id``, two seeds in parallel via ``compare`` (a few minutes each)."""
+    results = compare([env_id], ["rtrl_a2c"], steps, seeds=2, jobs=2, out=str(tmp_path), progress_bar=False,
+                      eval_every=steps // 5, eval_episodes=5, final_eval_episodes=20)  # fmt: skip
+    assert all(r.error is None for r in results), [r.error for r in results]
+    assert all(r.spec.source.endswith(f"rtrl_a2c.yml:{env_id.split('/')[-1]}") or r.spec.source.endswith(env_id)
+               for r in results)  # fmt: skip
+    scores = [r.final_mean for r in results]
+    assert np.mean(scores) >= floor, f"{env_id}: final greedy return per seed {scores}, documented floor {floor}"

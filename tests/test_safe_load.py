@@ -235,7 +235,7 @@ class Watcher:
                    "posix.system", "_imp.", "_pickle.", "marshal.", "posix.spawn", "posix.exec", "posix.fork")  # fmt: skip
     # Where the code that a rebuild runs may live.
     ALLOWED_MODULES = ("sb3_rtrl.safe_load", "gymnasium.spaces.", "numpy.", "stable_baselines3.common.utils", "typing",
-                       "abc", "collections.abc", "enum", "inspect", "functools")  # fmt: skip
+                       "abc", "collections.abc", "enum", "inspect", "functools", "warnings")  # fmt: skip
     installed = False
     current: Watcher | None = None
 

@@ -22,11 +22,13 @@ class ELSTMCell(ElementwiseRecurrentCell):
 
     :param input_size: D, the size of x
     :param hidden_size: N, the size of c and h
-    :param init_std: standard deviation of the normal init of ``weight_ih``, ``weight_hh`` and ``bias``
-        (0.1 in the paper)
+    :param init_std: standard deviation of the normal init of ``weight_hh`` and ``bias``, and of ``weight_ih``
+        unless ``input_init_std`` is given (0.1 in the paper)
+    :param input_init_std: standard deviation of ``weight_ih``'s init; None: ``init_std``
     :param forget_bias: added to the forget-gate bias at init; a positive value makes the memory last
         longer at the start of training (``sigmoid(3) = 0.95``), which decides whether long delays can
-        be learned at all
+        be learned at all. A pair ``(low, high)`` spreads it evenly over the units, from fast units that
+        follow the input to slow ones that keep it
     :param device: device of the parameters
     :param dtype: dtype of the parameters
     """
@@ -42,7 +44,8 @@ class ELSTMCell(ElementwiseRecurrentCell):
         input_size: int,
         hidden_size: int,
         init_std: float = 0.1,
-        forget_bias: float = 0.0,
+        forget_bias: float | tuple[float, float] = 0.0,
+        input_init_std: float | None = None,
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
     ) -> None:
@@ -54,6 +57,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         self.hidden_size = hidden_size
         self.init_std = init_std
         self.forget_bias = forget_bias
+        self.input_init_std = init_std if input_init_std is None else input_init_std
         self.weight_ih = nn.Parameter(th.empty(2 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(th.empty(2 * hidden_size, **factory))
         self.bias = nn.Parameter(th.empty(2 * hidden_size, **factory))
@@ -62,14 +66,20 @@ class ELSTMCell(ElementwiseRecurrentCell):
 
     def reset_parameters(self) -> None:
         """Normal(0, init_std) for the recurrent part (paper), PyTorch's default for the output gate."""
-        for p in (self.weight_ih, self.weight_hh, self.bias):
+        nn.init.normal_(self.weight_ih, 0.0, self.input_init_std)
+        for p in (self.weight_hh, self.bias):
             nn.init.normal_(p, 0.0, self.init_std)
         with th.no_grad():
-            self.bias[self.hidden_size :] += self.forget_bias
+            if isinstance(self.forget_bias, (tuple, list)):
+                low, high = self.forget_bias
+                self.bias[self.hidden_size :] += th.linspace(low, high, self.hidden_size, dtype=self.bias.dtype)
+            else:
+                self.bias[self.hidden_size :] += self.forget_bias
         self.out_gate.reset_parameters()
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, forget_bias={self.forget_bias}"
+        return (f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
+                f"forget_bias={self.forget_bias}")  # fmt: skip
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False

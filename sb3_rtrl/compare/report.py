@@ -67,14 +67,16 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
 
 def format_table(summaries: list[Summary], threshold: float | None = None) -> str:
     """The summaries as a plain-text table, failures listed under it."""
-    head = f"{'task':<28} {'learner':<14} {'seeds':>5} {'return (mean ± std over seeds)':>31} {'steps/s':>8}"
+    task_w = max([28, *(len(s.env_id) for s in summaries)])
+    learner_w = max([14, *(len(s.learner) for s in summaries)])
+    head = f"{'task':<{task_w}} {'learner':<{learner_w}} {'seeds':>5} {'return (mean ± std over seeds)':>31} {'steps/s':>8}"
     if threshold is not None:
         head += f"  {'reached ' + format(threshold, 'g'):>12} {'steps to it':>12} {'seconds':>8}"
     lines = [head, "-" * len(head)]
     for s in summaries:
         ok = s.seeds - len(s.failed)
         score = f"{s.final_mean:10.3f} ± {s.final_std:<8.3f}" if ok else "failed"
-        line = f"{s.env_id:<28} {s.learner:<14} {f'{ok}/{s.seeds}':>5} {score:>31} {s.steps_per_second:>8.0f}"
+        line = f"{s.env_id:<{task_w}} {s.learner:<{learner_w}} {f'{ok}/{s.seeds}':>5} {score:>31} {s.steps_per_second:>8.0f}"
         if threshold is not None:
             line += f"  {f'{s.reached}/{ok}':>12} {s.steps_to_threshold:>12.0f} {s.seconds_to_threshold:>8.1f}"
         lines.append(line)

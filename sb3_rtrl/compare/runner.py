@@ -32,17 +32,18 @@ def build_specs(
     then the overrides.
 
     :param env_ids: tasks
-    :param learners: learner names
+    :param learners: learner names; ``name@tag`` is a variant of ``name`` that overrides address as ``name@tag``
     :param steps: env steps per run, the same for all
     :param seeds: seeds
     :param n_envs: environments per run; None takes the zoo entry's, else 8
-    :param overrides: ``(learner or None for all, key, value)``
+    :param overrides: ``(learner or None for all, key, value)``; a dict value updates a dict entry
     :param hyperparams: learner name -> a zoo yaml file to read instead of the learner's own
     :param eval_every: env steps between evaluations (default: steps / 20)
     :param eval_episodes: episodes per evaluation along the way
     :param final_eval_episodes: episodes of the final evaluation
     """
-    unknown = [name for name in learners if name not in LEARNERS]
+    # "learner@tag" is a variant: the learner under another name, with overrides of its own.
+    unknown = [name for name in learners if name.split("@")[0] not in LEARNERS]
     if unknown:
         raise ValueError(f"unknown learner(s) {', '.join(unknown)}; known: {', '.join(LEARNERS)}")
     if steps < 1 or not seeds or not env_ids or not learners:
@@ -50,14 +51,16 @@ def build_specs(
     specs = []
     for env_id in env_ids:
         for name in learners:
-            learner = LEARNERS[name]
+            learner = LEARNERS[name.split("@")[0]]
             files = (hyperparams[name],) if hyperparams and name in hyperparams else learner.hyperparams
             entry, source = lookup(files, env_id)
             for target, key, value in overrides or []:
                 if target is None or target == name:
                     if key in learner.fixed:
                         raise ValueError(f"{name}.{key} is fixed to {learner.fixed[key]!r}: it defines the learner")
-                    entry[key] = value
+                    # A dict (policy_kwargs) updates the entry's dict rather than replacing it.
+                    both_dicts = isinstance(value, dict) and isinstance(entry.get(key), dict)
+                    entry[key] = {**entry[key], **value} if both_dicts else value
             run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
             for seed in seeds:
                 specs.append(
@@ -70,6 +73,17 @@ def build_specs(
                     )
                 )  # fmt: skip
     return specs
+
+
+class _BarUpdates:
+    """Takes a run's progress messages in this process, as the queue does for runs in their own processes."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar, self.steps = bar, 0
+
+    def put(self, message: tuple) -> None:
+        self.bar.update(message[2] - self.steps)
+        self.steps = message[2]
 
 
 def _run_in_processes(specs: list[RunSpec], jobs: int, bar: Any) -> list[RunResult]:
@@ -151,9 +165,10 @@ def compare(
     with tqdm(total=steps * len(specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare") as bar:
         if jobs == 1:
             results = []
-            for spec in specs:
-                results.append(run_one(spec))
-                bar.update(spec.steps)
+            for index, spec in enumerate(specs):
+                progress = _BarUpdates(bar)
+                results.append(run_one(spec, progress, index))
+                bar.update(spec.steps - progress.steps)
         else:
             results = _run_in_processes(specs, jobs, bar)
     write_report(results, out, threshold)
