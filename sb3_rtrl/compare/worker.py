@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 import traceback
@@ -155,7 +156,9 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
         policy = spec.policy
         if isinstance(env.observation_space, gym.spaces.Dict):
             policy = MULTI_INPUT.get(policy, policy)
-        model = algorithm(policy, env, seed=spec.seed, **spec.kwargs)
+        # A copy: algorithms write into their policy_kwargs (SB3's A2C adds its optimizer), and in this
+        # process the specs of other seeds share the zoo entry's dicts.
+        model = algorithm(policy, env, seed=spec.seed, **copy.deepcopy(spec.kwargs))
         callback = _Evaluations(spec, eval_env, result, progress, index)
         model.learn(spec.steps, callback=callback)
         callback.pause()
