@@ -17,6 +17,17 @@ def test_train_short_run_writes_table_png_and_models(tmp_path, capsys):
     assert "gradient" in out and "rtrl" in out and "tbptt" in out and "success" in out
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
     assert (tmp_path / "rtrl" / "model.zip").is_file() and (tmp_path / "tbptt" / "model.zip").is_file()
+    # The recall task trains the network of its shipped config: the paper's heads, forget gates at 0.95.
+    policy = RTRLA2C.load(tmp_path / "rtrl" / "model.zip").policy
+    assert not policy.skip_connection and policy.net_arch == [] and policy.forget_bias == 3.0 and policy.init_std == 0.1
+
+
+def test_train_on_other_tasks_uses_the_default_network(tmp_path):
+    from sb3_rtrl.train import run
+
+    run("CartPole-v1", steps=64, n_envs=2, out=str(tmp_path), gradients=("rtrl",), eval_episodes=1, progress_bar=False)
+    policy = RTRLA2C.load(tmp_path / "rtrl" / "model.zip").policy
+    assert policy.skip_connection and policy.net_arch == dict(pi=[64, 64], vf=[64, 64]) and policy.forget_bias == (0.0, 3.0)
 
 
 def test_plot_monitor_and_progress_logs(tmp_path):
