@@ -16,7 +16,7 @@ from sb3_rtrl.torch_layers import ImpalaCNN
 
 @dataclass
 class Preset:
-    """Defaults of one domain (paper-facts sections 3 and 5)."""
+    """Defaults of one domain, as Irie et al. (ICLR 2024) ran it: network size, unroll length M, environments."""
 
     env: str  # game, level or env id
     n_steps: int  # M
@@ -33,7 +33,7 @@ PRESETS = {
     "memory": Preset(env="sb3_rtrl/DelayedRecall-v0", n_steps=4, hidden_size=32, n_envs=16, image=False),
 }
 
-# R2AC's optimisation (paper-facts section 3): RMSprop(lr 6e-4, alpha 0.99, eps 0.01) decayed linearly to 0,
+# R2AC's optimisation in Irie et al.: RMSprop(lr 6e-4, alpha 0.99, eps 0.01) decayed linearly to 0,
 # gradient norm clipped at 40, entropy 0.01, value loss weight 0.5 * 0.5, discount 0.99, n-step returns.
 PAPER_HYPERPARAMETERS: dict[str, Any] = dict(
     learning_rate=LinearSchedule(6e-4, 0.0, 1.0),

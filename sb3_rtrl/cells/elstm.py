@@ -136,7 +136,8 @@ def _recurrence_forward(
     :param weight_hh: ``(2N,)`` recurrent weights ``[w_z; w_f]``
     :param c0: ``(B, N)`` initial state
     :param not_start: ``(T, B, 1)`` zero where an episode starts, else one
-    :param need_terms: also compute ``a = [zh; fh]`` and the masked Jacobian (paper-facts section 2)
+    :param need_terms: also compute ``a = [zh; fh]`` (``zh = (1 - f)(1 - z^2)``, ``fh = (c~ - z) f (1 - f)``) and
+        the masked Jacobian ``f + w_z zh + w_f fh``
     :return: ``c`` for all steps ``(T, B, N)``, ``a`` ``(T, B, 2N)`` or None, Jacobian ``(T, B, N)`` or None,
         and ``c~`` (the previous state after resets) ``(T, B, N)``
     """
