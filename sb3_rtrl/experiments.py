@@ -10,7 +10,7 @@ from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_rtrl.a2c import RTRLA2C
-from sb3_rtrl.policies import PAPER_NETWORK
+from sb3_rtrl.policies import LONG_MEMORY_NETWORK
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 
@@ -80,8 +80,7 @@ def make_model(
     preset = PRESETS[domain]
     policy_kwargs: dict[str, Any] = dict(
         hidden_size=hidden_size or preset.hidden_size,
-        # The paper's heads on the cell's output; the forget gates start at 0.95, which long delays need.
-        **{**PAPER_NETWORK, "forget_bias": 3.0},
+        **LONG_MEMORY_NETWORK,
         features_extractor_weights=features_extractor_weights,
         freeze_features_extractor=freeze_features_extractor,
     )

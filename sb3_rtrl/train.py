@@ -14,12 +14,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from sb3_rtrl.a2c import RTRLA2C
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 from sb3_rtrl.plotting import plot_curves
-from sb3_rtrl.policies import PAPER_NETWORK
-
-# The delayed-recall task's network (its shipped zoo config): the paper's heads with forget gates at 0.95
-# learned a 40-step recall in 3 of 3 seeds; the default network learned it in 2 of 3 seeds at init 0.1, and
-# missed seed 0 at init 0.5 (docs/benchmarks.md).
-RECALL_NETWORK = dict(PAPER_NETWORK, forget_bias=3.0)
+from sb3_rtrl.policies import LONG_MEMORY_NETWORK
 
 
 @dataclass
@@ -71,11 +66,12 @@ def run(
     Train one model per gradient mode with the same settings and seed, evaluate each, plot their curves.
 
     :param policy_kwargs: the policy's options besides ``hidden_size``. None: on the delayed-recall task the
-        network of its shipped zoo config (:data:`RECALL_NETWORK`), elsewhere the policy's defaults
+        network of its shipped zoo config (:data:`sb3_rtrl.policies.LONG_MEMORY_NETWORK`), elsewhere the
+        policy's defaults
     :return: one result per gradient mode
     """
     if policy_kwargs is None:
-        policy_kwargs = RECALL_NETWORK if env_id == DELAYED_RECALL_ID else {}
+        policy_kwargs = LONG_MEMORY_NETWORK if env_id == DELAYED_RECALL_ID else {}
     env_kwargs = dict(delay=delay) if env_id == DELAYED_RECALL_ID else {}
     results, curves = [], {}
     for gradient in gradients:

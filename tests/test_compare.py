@@ -14,7 +14,7 @@ from sb3_rtrl.compare import LEARNERS, Learner, compare, register_learner
 from sb3_rtrl.compare.hyperparams import lookup, parse_override, parse_value
 from sb3_rtrl.compare.runner import build_specs
 from sb3_rtrl.envs import DELAYED_RECALL_ID
-from sb3_rtrl.policies import PAPER_NETWORK
+from sb3_rtrl.policies import LONG_MEMORY_NETWORK
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 
@@ -70,7 +70,7 @@ def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
     overrides = [("rtrl_a2c@small", "policy_kwargs", dict(hidden_size=2)), (None, "n_steps", 3)]
     variants = build_specs([DELAYED_RECALL_ID], ["rtrl_a2c", "rtrl_a2c@small"], 10, [0], overrides=overrides)
     assert [s.learner for s in variants] == ["rtrl_a2c", "rtrl_a2c@small"] and variants[1].algorithm.endswith(":RTRLA2C")
-    shipped = dict(hidden_size=32, **dict(PAPER_NETWORK, forget_bias=3.0))
+    shipped = dict(hidden_size=32, **LONG_MEMORY_NETWORK)
     assert variants[0].kwargs["policy_kwargs"] == shipped
     assert variants[1].kwargs["policy_kwargs"] == dict(shipped, hidden_size=2)  # updated, not replaced
     assert variants[0].kwargs["n_steps"] == variants[1].kwargs["n_steps"] == 3

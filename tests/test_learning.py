@@ -6,7 +6,7 @@ import pytest
 from sb3_rtrl import RTRLA2C
 from sb3_rtrl.compare import compare
 from sb3_rtrl.envs import DELAYED_RECALL_ID
-from sb3_rtrl.policies import PAPER_NETWORK
+from sb3_rtrl.policies import LONG_MEMORY_NETWORK
 from sb3_rtrl.train import evaluate, make_env
 
 
@@ -27,7 +27,7 @@ def test_rtrl_learns_ten_times_beyond_truncation_small():
     network (MLP, skip connection, spread forget biases) reached 0.49 / 1.00 / 0.42 on seeds 0-2 here; it
     needs the main job's budget (delay 40, 300k steps: 100%).
     """
-    network = dict(PAPER_NETWORK, forget_bias=3.0)
+    network = LONG_MEMORY_NETWORK
     rtrl = success_after_training("rtrl", delay=20, n_steps=2, steps=100_000, seed=0, **network)
     tbptt = success_after_training("tbptt", delay=20, n_steps=2, steps=100_000, seed=0, **network)
     assert rtrl >= 0.95, f"rtrl success {rtrl:.2f}"
@@ -38,7 +38,7 @@ def test_rtrl_learns_ten_times_beyond_truncation_small():
 def test_rtrl_learns_ten_times_beyond_truncation_seeds():
     """Delay 40 = 10 x n_steps 4, 300k steps, three seeds (about 3 minutes)."""
     seeds = (0, 1, 2)
-    network = dict(PAPER_NETWORK, forget_bias=3.0)  # as in the small test
+    network = LONG_MEMORY_NETWORK  # as in the small test
     rtrl = [success_after_training("rtrl", delay=40, n_steps=4, steps=300_000, seed=s, **network) for s in seeds]
     tbptt = [success_after_training("tbptt", delay=40, n_steps=4, steps=300_000, seed=s, **network) for s in seeds]
     assert min(rtrl) >= 0.95, f"rtrl success per seed {rtrl}"

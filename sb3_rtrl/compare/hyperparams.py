@@ -109,7 +109,7 @@ def hyperparams_file(location: str) -> str | None:
             root = resources.files(package)
         except ModuleNotFoundError:
             return None
-        path = root / ("zoo/hyperparams" if package == "sb3_rtrl" else "hyperparams") / name
+        path = root / "hyperparams" / name
         return str(path) if path.is_file() else None
     return location if os.path.isfile(location) else None
 

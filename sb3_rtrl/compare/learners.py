@@ -45,9 +45,9 @@ def register_learner(learner: Learner) -> None:
     LEARNERS[learner.name] = learner
 
 
-register_learner(Learner("rtrl_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl:rtrl_a2c.yml",),
+register_learner(Learner("rtrl_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_a2c.yml",),
                          dict(gradient="rtrl")))  # fmt: skip
-register_learner(Learner("tbptt_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl:rtrl_a2c.yml",),
+register_learner(Learner("tbptt_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_a2c.yml",),
                          dict(gradient="tbptt")))  # fmt: skip
 register_learner(Learner("recurrent_ppo", "sb3_contrib:RecurrentPPO", "MlpLstmPolicy", ("rl_zoo3:ppo_lstm.yml",)))
 register_learner(Learner("a2c", "stable_baselines3:A2C", "MlpPolicy", ("rl_zoo3:a2c.yml",)))

@@ -94,12 +94,9 @@ def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4) -> VecEn
             import popgym  # noqa: F401  (registers the popgym- ids)
         except ImportError as err:
             raise ImportError("POPGym tasks need popgym: pip install 'sb3-rtrl[popgym]'") from err
-    import sb3_rtrl.envs  # noqa: F401  (registers the built-in tasks)
+    from sb3_rtrl.train import check_env_id  # importing sb3_rtrl registers the built-in tasks
 
-    try:
-        gym.spec(env_id)
-    except gym.error.Error as err:
-        raise ValueError(f"unknown environment id {env_id!r} ({err})") from err
+    check_env_id(env_id)
     return make_vec_env(env_id, n_envs=n_envs, seed=seed)
 
 
