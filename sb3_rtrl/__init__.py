@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 # so they are imported on first use. That keeps the engine usable on a bare GPU image.
 _LAZY = {
     "RTRLA2C": "sb3_rtrl.a2c",
+    "RTRLPPO": "sb3_rtrl.ppo",
     "RTRLActorCriticPolicy": "sb3_rtrl.policies",
     "RTRLActorCriticCnnPolicy": "sb3_rtrl.policies",
     "RTRLMultiInputActorCriticPolicy": "sb3_rtrl.policies",

@@ -1,4 +1,4 @@
-"""Sharing RTRLA2C models on the Hugging Face Hub (extra ``hub``), in SB3's layout, loaded safely."""
+"""Sharing RTRLA2C and RTRLPPO models on the Hugging Face Hub (extra ``hub``), in SB3's layout, loaded safely."""
 
 from __future__ import annotations
 
@@ -48,9 +48,10 @@ def _model_card(repo_id: str, env_id: str, model_name: str, results: dict[str, A
 {data.to_yaml()}
 ---
 
-# RTRLA2C on {env_id}
+# {type(model).__name__} on {env_id}
 
-An actor-critic whose recurrent layer (a one-layer element-wise LSTM, hidden size {model.policy.hidden_size}) was
+An actor-critic ({type(model).__name__}) whose recurrent layer (a one-layer element-wise LSTM, hidden size
+{model.policy.hidden_size}) was
 trained with exact, untruncated real-time recurrent learning (`gradient="{model.gradient}"`,
 `n_steps={model.n_steps}`) using [sb3-rtrl](https://pypi.org/project/sb3-rtrl/).
 
@@ -120,7 +121,7 @@ def package(
 
     :return: the folder
     """
-    model_name = model_name or f"rtrl_a2c-{env_id.replace('/', '-')}"
+    model_name = model_name or f"{algorithm_name(model)}-{env_id.replace('/', '-')}"
     os.makedirs(folder, exist_ok=True)
     zip_path = os.path.join(folder, f"{model_name}.zip")
     model.save(zip_path)
@@ -152,7 +153,7 @@ def package_to_hub(
     model_name: str | None = None,
     n_eval_episodes: int = 10,
     video_length: int = 1000,
-    commit_message: str = "Upload RTRLA2C model with sb3-rtrl",
+    commit_message: str = "Upload model with sb3-rtrl",
     token: str | None = None,
     private: bool = False,
     local_dir: str | None = None,
@@ -160,11 +161,11 @@ def package_to_hub(
     """
     Evaluate, package (see :func:`package`) and upload ``model`` to the Hub repository ``repo_id``.
 
-    :param model: an RTRLA2C model
+    :param model: an RTRLA2C or RTRLPPO model
     :param repo_id: ``"user/name"``
     :param env_id: the environment's id (for the card and results)
     :param eval_env: a VecEnv to evaluate on (and to record a replay from, if it renders)
-    :param model_name: file name of the model (default ``rtrl_a2c-<env_id>``)
+    :param model_name: file name of the model (default ``<algorithm>-<env_id>``, e.g. ``rtrl_ppo-CartPole-v1``)
     :param n_eval_episodes: evaluation episodes
     :param video_length: replay length in steps
     :param commit_message: commit message
@@ -199,14 +200,24 @@ def push_to_hub(
     return str(info)
 
 
-def load_from_hub(repo_id: str, filename: str, trust_remote_code: bool | None = None, **load_kwargs: Any):
+def load_from_hub(
+    repo_id: str, filename: str, trust_remote_code: bool | None = None, algorithm: type | None = None, **load_kwargs: Any
+):
     """
-    Download a model from the Hub and load it as an RTRLA2C, running no code from the file unless trusted.
+    Download a model from the Hub and load it with the algorithm that saved it, running no code from the file
+    unless trusted.
 
     :param repo_id: ``"user/name"``
     :param filename: the model zip in the repository
     :param trust_remote_code: allow unpickling; None reads the ``TRUST_REMOTE_CODE`` environment variable
-    :param load_kwargs: more ``RTRLA2C.load`` arguments (``env``, ``device``, ...)
+    :param algorithm: the algorithm class to load with; None: the one that saved the file
+    :param load_kwargs: more arguments of the algorithm's ``load`` (``env``, ``device``, ...)
     """
     path = _hub().hf_hub_download(repo_id=repo_id, filename=filename)
-    return load_model(path, trust_remote_code=trust_remote_code, **load_kwargs)
+    return load_model(path, trust_remote_code=trust_remote_code, algorithm=algorithm, **load_kwargs)
+
+
+def algorithm_name(model: Any) -> str:
+    """The rl-zoo3 name of ``model``'s algorithm: ``rtrl_a2c``, ``rtrl_ppo`` (the class name, snake case)."""
+    name = type(model).__name__
+    return f"rtrl_{name[4:].lower()}" if name.startswith("RTRL") else name.lower()

@@ -26,7 +26,7 @@ from torch import nn
 from sb3_rtrl.cells import ELSTMCell
 from sb3_rtrl.common.arguments import check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
-from sb3_rtrl.rtrl import RTRLState, rtrl_segment
+from sb3_rtrl.rtrl import RTRLState, rtrl_replay, rtrl_segment
 from sb3_rtrl.rtrl.backend import Backend
 from sb3_rtrl.torch_layers import ImpalaCNN
 
@@ -76,6 +76,22 @@ def default_net_arch(features_extractor_class: type[BaseFeaturesExtractor]) -> l
     return dict(pi=[64, 64], vf=[64, 64])
 
 
+def critic_has_own_cell(shared_lstm: bool | None, enable_critic_lstm: bool | None) -> bool:
+    """
+    Whether the critic gets its own cell, from RecurrentPPO's two keywords (None: not given).
+
+    Neither given: one shared cell (the paper's network). Raises ValueError for the combinations that
+    RecurrentPPO refuses (both True) or that the eLSTM policies do not offer (a critic without memory).
+    """
+    if shared_lstm and enable_critic_lstm:
+        raise ValueError("shared_lstm=True and enable_critic_lstm=True: choose a shared cell or a critic cell "
+                         "(as RecurrentPPO)")  # fmt: skip
+    if shared_lstm is False and enable_critic_lstm is False:
+        raise ValueError("shared_lstm=False with enable_critic_lstm=False (a critic without memory) is not supported: "
+                         "use shared_lstm=True (one cell) or enable_critic_lstm=True (a critic cell)")  # fmt: skip
+    return shared_lstm is False or bool(enable_critic_lstm)
+
+
 def prev_action_dim(action_space: spaces.Space) -> int:
     """Width of the previous-action input: one-hot for discrete spaces, the vector itself otherwise."""
     if isinstance(action_space, spaces.Discrete):
@@ -89,8 +105,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     """
     Features extractor -> eLSTM cell -> MLP extractor (``net_arch``) -> action and value heads.
 
-    One cell is shared by actor and critic (as in the paper). Its recurrent weights get exact RTRL
-    gradients; everything below it gets gradients truncated at the rollout start.
+    One cell is shared by actor and critic (as in the paper), or the critic has its own (``shared_lstm=False``,
+    RecurrentPPO's default policy). The cells' recurrent weights get exact RTRL gradients; everything below
+    them gets gradients truncated at the start of each training sequence.
 
     :param observation_space: observation space
     :param action_space: action space
@@ -133,8 +150,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param features_extractor_weights: path of a saved model (``.zip``) whose features extractor weights
         are loaded at construction
     :param n_lstm_layers: RecurrentPPO's keyword; only 1 is possible (stacked eLSTMs are fully recurrent)
-    :param shared_lstm: RecurrentPPO's keyword; the cell is always shared, so accepted and ignored
-    :param enable_critic_lstm: RecurrentPPO's keyword; accepted and ignored (see ``shared_lstm``)
+    :param shared_lstm: RecurrentPPO's keyword. True: actor and critic read one cell (the paper's network, the
+        default when neither this nor ``enable_critic_lstm`` is given). False: the critic has its own cell of
+        ``hidden_size`` units (RecurrentPPO's default policy), trained by RTRL too
+    :param enable_critic_lstm: RecurrentPPO's keyword. True: the critic's own cell (``shared_lstm`` must not be
+        True, as in RecurrentPPO). False with ``shared_lstm=False`` (a critic without memory) is refused
     :param lstm_kwargs: RecurrentPPO's keyword; must be empty
     """
 
@@ -168,8 +188,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         freeze_features_extractor: bool = False,
         features_extractor_weights: str | None = None,
         n_lstm_layers: int = 1,
-        shared_lstm: bool = True,
-        enable_critic_lstm: bool = False,
+        shared_lstm: bool | None = None,
+        enable_critic_lstm: bool | None = None,
         lstm_kwargs: dict[str, Any] | None = None,
     ) -> None:
         check_observation_space(observation_space)
@@ -182,6 +202,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             )
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs are not supported by the eLSTM cell, got {sorted(lstm_kwargs)}")
+        self.critic_cell = critic_has_own_cell(shared_lstm, enable_critic_lstm)
         check_extractor_fits(observation_space, features_extractor_class)
         name = "lstm_hidden_size" if lstm_hidden_size is not None else "hidden_size"
         self.hidden_size = check_int(name, lstm_hidden_size if lstm_hidden_size is not None else hidden_size, 1)
@@ -220,8 +241,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             optimizer_kwargs=optimizer_kwargs,
         )
         input_std = self.cell_input_size**-0.5 if self.input_init_std is None else self.input_init_std
-        self.cell = ELSTMCell(self.cell_input_size, self.hidden_size, init_std=self.init_std, forget_bias=self.forget_bias,
-                              input_init_std=input_std)  # fmt: skip
+        # A critic cell is a second group of units of the same eLSTM: element-wise, the groups never interact.
+        groups = 2 if self.critic_cell else 1
+        self.cell = ELSTMCell(self.cell_input_size, groups * self.hidden_size, init_std=self.init_std,
+                              forget_bias=self.forget_bias, input_init_std=input_std, groups=groups)  # fmt: skip
         if features_extractor_weights is not None:
             self.load_features_extractor(features_extractor_weights)
         if freeze_features_extractor:
@@ -248,6 +271,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             prev_action=self.prev_action,
             prev_reward=self.prev_reward,
             freeze_features_extractor=self.freeze_features_extractor,
+            shared_lstm=not self.critic_cell,
+            enable_critic_lstm=self.critic_cell,
         )
         return data
 
@@ -271,8 +296,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     # ------------------------------------------------------------------ inputs of the cell
 
     def state_shape(self, n_envs: int) -> tuple[int, int, int]:
-        """Shape of each array of the ``predict`` state: ``(1, n_envs, hidden_size)`` as RecurrentPPO."""
-        return (1, n_envs, self.hidden_size)
+        """
+        Shape of each array of the ``predict`` state: ``(1, n_envs, units)`` as RecurrentPPO, where units is
+        ``hidden_size``, twice that with a critic cell.
+        """
+        return (1, n_envs, self.cell.hidden_size)
 
     def encode_actions(self, actions: th.Tensor) -> th.Tensor:
         """Previous-action input: one-hot for discrete spaces, float vectors otherwise; ``(B, prev_action_dim)``."""
@@ -302,7 +330,13 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
 
     def _heads(self, h: th.Tensor, x: th.Tensor) -> tuple[Distribution, th.Tensor]:
         """The action distribution and values from the cell's output ``h`` (and its input ``x``, with the skip)."""
-        latent_pi, latent_vf = self.mlp_extractor(th.cat([h, x], dim=-1) if self.skip_connection else h)
+        if self.critic_cell:
+            h_pi, h_vf = h.split(self.hidden_size, dim=-1)
+            if self.skip_connection:
+                h_pi, h_vf = th.cat([h_pi, x], dim=-1), th.cat([h_vf, x], dim=-1)
+            latent_pi, latent_vf = self.mlp_extractor.forward_actor(h_pi), self.mlp_extractor.forward_critic(h_vf)
+        else:
+            latent_pi, latent_vf = self.mlp_extractor(th.cat([h, x], dim=-1) if self.skip_connection else h)
         return self._get_action_dist_from_latent(latent_pi), self.value_net(latent_vf)
 
     # ------------------------------------------------------------------ acting (one step, no sensitivities)
@@ -394,6 +428,51 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
                                     backend=backend, out=out)  # fmt: skip
         dist, values = self._heads(h.reshape(steps * n_envs, -1), x.reshape(steps * n_envs, -1))
         return values.flatten(), dist.log_prob(actions), dist.entropy(), new_state
+
+    def advance_state(
+        self,
+        obs: PyTorchObs,
+        episode_starts: th.Tensor,
+        state: RTRLState,
+        prev_actions: th.Tensor | None = None,
+        prev_rewards: th.Tensor | None = None,
+        gradient: str = "rtrl",
+        method: str = "segment",
+        backend: Backend = "auto",
+        out: RTRLState | None = None,
+    ) -> RTRLState:
+        """
+        The cell state and sensitivities at the end of a segment, without gradients (a PPO rollout's
+        sensitivities at the start of each of its chunks). Arguments as :meth:`evaluate_segment`.
+        """
+        steps, n_envs = episode_starts.shape
+        with th.no_grad():
+            x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+            _, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
+                                        backend=backend, out=out)  # fmt: skip
+        return new_state
+
+    def evaluate_chunk(
+        self,
+        obs: PyTorchObs,
+        actions: th.Tensor,
+        episode_starts: th.Tensor,
+        state: RTRLState,
+        prev_actions: th.Tensor | None = None,
+        prev_rewards: th.Tensor | None = None,
+        gradient: str = "rtrl",
+        backend: Backend = "auto",
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        """
+        Values, log-probabilities and entropy of a segment whose start sensitivities are known (see
+        :func:`sb3_rtrl.rtrl.rtrl_replay`): the gradient of :meth:`evaluate_segment` without advancing
+        the sensitivities. Arguments as :meth:`evaluate_segment`.
+        """
+        steps, n_envs = episode_starts.shape
+        x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+        h = rtrl_replay(self.cell, x, episode_starts, state, gradient=gradient, backend=backend)
+        dist, values = self._heads(h.reshape(steps * n_envs, -1), x.reshape(steps * n_envs, -1))
+        return values.flatten(), dist.log_prob(actions), dist.entropy()
 
     # ------------------------------------------------------------------ SB3's interface
 

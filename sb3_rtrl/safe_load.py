@@ -2,7 +2,7 @@
 Loading saved models without running code from the file.
 
 SB3 stores what JSON cannot hold (spaces, classes, schedules, policy kwargs) as pickles, and unpickling
-runs code. ``RTRLA2C.save`` therefore adds ``sb3_rtrl.json`` to the zip: a plain description of those
+runs code. The algorithms' ``save`` therefore adds ``sb3_rtrl.json`` to the zip: a plain description of those
 entries. :func:`load_model` rebuilds them from it and hands them to SB3 as ``custom_objects``, which SB3
 then does not unpickle; weights are read by ``torch.load(weights_only=True)``.
 
@@ -17,6 +17,7 @@ Whatever fails is refused with :class:`UntrustedContentError`, naming the entry.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import io
 import json
@@ -40,6 +41,10 @@ from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, Line
 from torch import nn
 
 DESCRIPTION_FILE = "sb3_rtrl.json"
+# The description's entry naming the algorithm that saved the file (absent in files older than RTRLPPO: RTRLA2C).
+ALGORITHM_ENTRY = "sb3_rtrl.algorithm"
+# The algorithms a file may name, and the module of each: looked up here, never imported by a name from a file.
+ALGORITHMS: dict[str, str] = {"RTRLA2C": "sb3_rtrl.a2c", "RTRLPPO": "sb3_rtrl.ppo"}
 # Run state that a loaded model does not need: it starts from a reset environment anyway.
 DISPENSABLE = {
     "_last_obs": None,
@@ -453,7 +458,8 @@ def _pickled_keys(data: dict[str, Any]) -> list[str]:
 
 def add_description(file: io.BytesIO, model: Any) -> None:
     """
-    Append to a saved model's zip a plain description of the entries SB3 pickled (done by ``RTRLA2C.save``).
+    Append to a saved model's zip a plain description of the entries SB3 pickled, and the algorithm's name
+    (done by the algorithms' ``save``).
 
     :param file: the zip, in memory
     :param model: the model that was saved (its attributes are described)
@@ -468,6 +474,7 @@ def add_description(file: io.BytesIO, model: Any) -> None:
             described[key] = describe(getattr(model, key))
         except (_NotDescribable, AttributeError):
             pass  # left to the pickle: a safe load refuses it and says so
+    described[ALGORITHM_ENTRY] = type(model).__name__
     with zipfile.ZipFile(file, "a") as archive:
         archive.writestr(DESCRIPTION_FILE, json.dumps(described))
 
@@ -496,7 +503,7 @@ def safe_custom_objects(path: str | pathlib.Path | io.BufferedIOBase) -> dict[st
     Everything SB3 would unpickle from the model at ``path``, rebuilt without unpickling.
 
     :param path: a model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
-    :return: ``custom_objects`` for ``RTRLA2C.load``
+    :return: ``custom_objects`` for the algorithm's ``load``
     :raises UntrustedContentError: naming the entries that only unpickling could restore
     """
     data, described = _read_archive(path)
@@ -516,20 +523,45 @@ def safe_custom_objects(path: str | pathlib.Path | io.BufferedIOBase) -> dict[st
     return custom
 
 
-def load_model(path: str | pathlib.Path | io.BufferedIOBase, trust_remote_code: bool | None = None, **load_kwargs: Any):
+def algorithm_class(name: str | None = None) -> type:
     """
-    Load an RTRLA2C model from a local zip, running no code from the file unless it is trusted.
+    The sb3-rtrl algorithm class called ``name`` (None: RTRLA2C, the only one before the name was saved).
+
+    :raises UntrustedContentError: for a name that is not one of :data:`ALGORITHMS`
+    """
+    name = "RTRLA2C" if name is None else name
+    if not isinstance(name, str) or name not in ALGORITHMS:
+        raise UntrustedContentError(f"the file names the algorithm {name!r}; sb3-rtrl has {sorted(ALGORITHMS)}")
+    return getattr(importlib.import_module(ALGORITHMS[name]), name)
+
+
+def saved_algorithm(path: str | pathlib.Path | io.BufferedIOBase) -> type:
+    """The class of the algorithm that saved the model at ``path`` (read from its description)."""
+    _, described = _read_archive(path)
+    return algorithm_class(described.get(ALGORITHM_ENTRY) if isinstance(described, dict) else None)
+
+
+def load_model(
+    path: str | pathlib.Path | io.BufferedIOBase,
+    trust_remote_code: bool | None = None,
+    algorithm: type | None = None,
+    **load_kwargs: Any,
+):
+    """
+    Load a model saved by an sb3-rtrl algorithm from a local zip, running no code from the file unless trusted.
 
     :param path: the model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
     :param trust_remote_code: allow unpickling (needed only for content sb3-rtrl cannot rebuild, such as
         a user's own class); None reads the ``TRUST_REMOTE_CODE`` environment variable
-    :param load_kwargs: more ``RTRLA2C.load`` arguments (``env``, ``device``, ...)
+    :param algorithm: the algorithm class to load with (RTRLA2C, RTRLPPO or a subclass); None: the one that
+        saved the file
+    :param load_kwargs: more arguments of the algorithm's ``load`` (``env``, ``device``, ...)
     :return: the loaded model
     """
-    from sb3_rtrl.a2c import RTRLA2C
-
+    if algorithm is None:
+        algorithm = saved_algorithm(path)
     trusted = trust_from_environment() if trust_remote_code is None else trust_remote_code
     if not trusted:
         custom = {**safe_custom_objects(path), **load_kwargs.pop("custom_objects", {})}
         load_kwargs["custom_objects"] = custom
-    return RTRLA2C.load(path, **load_kwargs)
+    return algorithm.load(path, **load_kwargs)  # type: ignore[attr-defined]

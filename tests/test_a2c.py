@@ -80,14 +80,12 @@ def test_training_pass_replays_acting_exactly():
     callback = CallbackList([])
     callback.init_callback(model)
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
-    obs, actions, starts = model._rollout_tensors()
+    obs, actions, starts, prev_a, prev_r = model._rollout_inputs()
     buf = model.rollout_buffer
     assert starts.any(), "the segment must contain an episode start"
     from sb3_rtrl.rtrl import RTRLState
 
     state = RTRLState(model._rollout_start_cell_state, model._rtrl_state.sensitivities)
-    prev_a = th.as_tensor(model._rollout_prev_actions.reshape(-1, model.policy.prev_action_dim))
-    prev_r = th.as_tensor(model._rollout_prev_rewards.reshape(-1))
     with th.no_grad():
         values, log_prob, _, new_state = model.policy.evaluate_segment(obs, actions, starts, state, prev_a, prev_r)
     np.testing.assert_allclose(log_prob.numpy(), buf.log_probs.reshape(-1), rtol=1e-5, atol=1e-5)

@@ -163,3 +163,36 @@ def test_gradcheck():
 def test_bad_sizes_rejected():
     with pytest.raises(ValueError, match="hidden_size"):
         ELSTMCell(3, 0)
+
+
+def test_two_groups_are_two_independent_cells():
+    """A cell of 2N units in two groups computes exactly what two cells of N units compute on the same input."""
+    th.manual_seed(0)
+    pair = ELSTMCell(D, 2 * N, groups=2, forget_bias=(0.0, 3.0), dtype=th.float64)
+    # The forget-bias spread is laid over each group: both groups start with the same time scales.
+    exact = ELSTMCell(D, 8, groups=2, forget_bias=(0.0, 3.0), init_std=0.0)
+    th.testing.assert_close(exact.bias[8:], th.linspace(0.0, 3.0, 4).repeat(2))
+    with th.no_grad():
+        pair.out_gate.weight.normal_()  # nonzero everywhere: the mask must cut the cross-group part
+    halves = []
+    for g in range(2):
+        cell = ELSTMCell(D, N, dtype=th.float64)
+        units = slice(g * N, (g + 1) * N)
+        with th.no_grad():
+            cell.weight_ih.copy_(th.cat([pair.weight_ih[: 2 * N][units], pair.weight_ih[2 * N :][units]]))
+            cell.weight_hh.copy_(th.cat([pair.weight_hh[: 2 * N][units], pair.weight_hh[2 * N :][units]]))
+            cell.bias.copy_(th.cat([pair.bias[: 2 * N][units], pair.bias[2 * N :][units]]))
+            cell.out_gate.weight.copy_(th.cat([pair.out_gate.weight[units, :D], pair.out_gate.weight[units, D:][:, units]], 1))
+            cell.out_gate.bias.copy_(pair.out_gate.bias[units])
+        halves.append(cell)
+    x = th.randn(7, B, D, dtype=th.float64)
+    starts = th.zeros(7, B, dtype=th.bool)
+    starts[4, 0] = True
+    c0 = th.randn(B, 2 * N, dtype=th.float64)
+    h, c = pair(x, c0, starts)
+    for g, cell in enumerate(halves):
+        h_g, c_g = cell(x, c0[:, g * N : (g + 1) * N], starts)
+        th.testing.assert_close(h[..., g * N : (g + 1) * N], h_g, rtol=1e-12, atol=1e-12)
+        th.testing.assert_close(c[:, g * N : (g + 1) * N], c_g, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="groups"):
+        ELSTMCell(D, 5, groups=2)

@@ -47,19 +47,20 @@ def test_rtrl_learns_ten_times_beyond_truncation_seeds():
 
 # Each shipped zoo entry, its env steps, and the floor under the score measured for it (docs/benchmarks.md).
 ZOO_SCORES = [
-    ("sb3_rtrl/CartPoleNoVel-v1", 500_000, 400.0),
-    ("sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # reward +1 / -1 at the query: 0.9 is 95% success
+    ("rtrl_a2c", "sb3_rtrl/CartPoleNoVel-v1", 500_000, 400.0),
+    ("rtrl_a2c", "sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # reward +1 / -1 at the query: 0.9 is 95% success
+    ("rtrl_ppo", "sb3_rtrl/CartPoleNoVel-v1", 100_000, 0.0),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("env_id, steps, floor", ZOO_SCORES, ids=[entry[0] for entry in ZOO_SCORES])
-def test_shipped_zoo_entry_reaches_its_documented_score(env_id, steps, floor, tmp_path):
+@pytest.mark.parametrize("learner, env_id, steps, floor", ZOO_SCORES, ids=[f"{e[0]}-{e[1]}" for e in ZOO_SCORES])
+def test_shipped_zoo_entry_reaches_its_documented_score(learner, env_id, steps, floor, tmp_path):
     """The zoo file's entry for ``env_id``, two seeds in parallel via ``compare`` (a few minutes each)."""
-    results = compare([env_id], ["rtrl_a2c"], steps, seeds=2, jobs=2, out=str(tmp_path), progress_bar=False,
+    results = compare([env_id], [learner], steps, seeds=2, jobs=2, out=str(tmp_path), progress_bar=False,
                       eval_every=steps // 5, eval_episodes=5, final_eval_episodes=20)  # fmt: skip
     assert all(r.error is None for r in results), [r.error for r in results]
-    assert all(r.spec.source.endswith(f"rtrl_a2c.yml:{env_id.split('/')[-1]}") or r.spec.source.endswith(env_id)
+    assert all(r.spec.source.endswith(f"{learner}.yml:{env_id.split('/')[-1]}") or r.spec.source.endswith(env_id)
                for r in results)  # fmt: skip
     scores = [r.final_mean for r in results]
     assert np.mean(scores) >= floor, f"{env_id}: final greedy return per seed {scores}, documented floor {floor}"

@@ -14,6 +14,8 @@ OPTIONS = [
     dict(),  # the paper's network: the heads read the cell's output
     dict(net_arch=[6, 5], skip_connection=True),
     dict(net_arch=dict(pi=[4], vf=[6]), skip_connection=True, forget_bias=(0.0, 3.0), prev_action=True, prev_reward=True),
+    # RecurrentPPO's default: the critic's own cell, trained by RTRL too
+    dict(net_arch=dict(pi=[4], vf=[6]), skip_connection=True, shared_lstm=False, forget_bias=(0.0, 3.0)),
 ]
 
 
@@ -43,7 +45,7 @@ def loss_and_state(policy, data, rows, state, gradient):
     return (w[0] * values + w[1] * log_prob + w[2] * entropy).sum(), new_state
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=["paper", "skip+mlp", "skip+mlp+spread+prev"])
+@pytest.mark.parametrize("options", OPTIONS, ids=["paper", "skip+mlp", "skip+mlp+spread+prev", "critic-cell"])
 def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
     th.manual_seed(0)
     policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3, hidden_size=5,

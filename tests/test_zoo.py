@@ -1,4 +1,4 @@
-"""rl-zoo3 runs RTRLA2C with its own train and enjoy scripts (extra ``zoo``)."""
+"""rl-zoo3 runs RTRLA2C and RTRLPPO with its own train and enjoy scripts (extra ``zoo``)."""
 
 import subprocess
 import sys
@@ -15,13 +15,14 @@ def zoo(*args, cwd):
     return result.stdout
 
 
-def test_zoo_train_and_enjoy(tmp_path):
-    out = zoo("train", "--algo", "rtrl_a2c", "--env", "CartPoleNoVel-v1", "-n", "512", "-f", "logs", "--seed", "0",
+@pytest.mark.parametrize("algo", ["rtrl_a2c", "rtrl_ppo"])
+def test_zoo_train_and_enjoy(tmp_path, algo):
+    out = zoo("train", "--algo", algo, "--env", "CartPoleNoVel-v1", "-n", "512", "-f", "logs", "--seed", "0",
               cwd=tmp_path)  # fmt: skip
-    assert "rtrl_a2c/hyperparams/rtrl_a2c.yml" in out.replace("zoo/", "rtrl_a2c/") or "rtrl_a2c.yml" in out
-    run_dir = tmp_path / "logs" / "rtrl_a2c" / "CartPoleNoVel-v1_1"
+    assert f"zoo/hyperparams/{algo}.yml" in out
+    run_dir = tmp_path / "logs" / algo / "CartPoleNoVel-v1_1"
     assert (run_dir / "CartPoleNoVel-v1.zip").is_file()
-    out = zoo("enjoy", "--algo", "rtrl_a2c", "--env", "CartPoleNoVel-v1", "-f", "logs", "--exp-id", "1", "--no-render",
+    out = zoo("enjoy", "--algo", algo, "--env", "CartPoleNoVel-v1", "-f", "logs", "--exp-id", "1", "--no-render",
               "-n", "200", cwd=tmp_path)  # fmt: skip
     assert "Mean reward" in out or "Episode Reward" in out
 

@@ -29,9 +29,15 @@ class ELSTMCell(ElementwiseRecurrentCell):
         longer at the start of training (``sigmoid(3) = 0.95``), which decides whether long delays can
         be learned at all. A pair ``(low, high)`` spreads it evenly over the units, from fast units that
         follow the input to slow ones that keep it
+    :param groups: independent groups of units (``hidden_size`` must divide into them): the output gate of a
+        unit reads the cell state of its own group only, and a forget-bias spread is laid over each group. The
+        recurrence is element-wise already, so two groups are exactly two cells on the same input (an actor's
+        and a critic's), run and trained by RTRL as one
     :param device: device of the parameters
     :param dtype: dtype of the parameters
     """
+
+    out_gate_mask: th.Tensor
 
     rtrl_specs = (
         SensitivitySpec("weight_ih", "outer"),  # [Z; F]
@@ -46,12 +52,15 @@ class ELSTMCell(ElementwiseRecurrentCell):
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         input_init_std: float | None = None,
+        groups: int = 1,
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
     ) -> None:
         super().__init__()
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"ELSTMCell needs input_size >= 1 and hidden_size >= 1, got {input_size} and {hidden_size}")
+        if groups < 1 or hidden_size % groups:
+            raise ValueError(f"ELSTMCell: groups={groups} must be >= 1 and divide hidden_size={hidden_size}")
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -62,6 +71,13 @@ class ELSTMCell(ElementwiseRecurrentCell):
         self.weight_hh = nn.Parameter(th.empty(2 * hidden_size, **factory))
         self.bias = nn.Parameter(th.empty(2 * hidden_size, **factory))
         self.out_gate = nn.Linear(input_size + hidden_size, hidden_size, **factory)
+        self.groups = groups
+        if groups > 1:
+            # Which cell-state columns of the output gate each unit reads: its group's (block diagonal).
+            group = th.arange(hidden_size, device=device) // (hidden_size // groups)
+            mask = th.ones(hidden_size, input_size + hidden_size, device=device, dtype=dtype)
+            mask[:, input_size:] = (group[:, None] == group[None, :]).to(mask.dtype)
+            self.register_buffer("out_gate_mask", mask, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -72,14 +88,15 @@ class ELSTMCell(ElementwiseRecurrentCell):
         with th.no_grad():
             if isinstance(self.forget_bias, (tuple, list)):
                 low, high = self.forget_bias
-                self.bias[self.hidden_size :] += th.linspace(low, high, self.hidden_size, dtype=self.bias.dtype)
+                spread = th.linspace(low, high, self.hidden_size // self.groups, dtype=self.bias.dtype)
+                self.bias[self.hidden_size :] += spread.repeat(self.groups).to(self.bias.device)
             else:
                 self.bias[self.hidden_size :] += self.forget_bias
         self.out_gate.reset_parameters()
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
-                f"forget_bias={self.forget_bias}")  # fmt: skip
+                f"forget_bias={self.forget_bias}" + (f", groups={self.groups}" if self.groups > 1 else ""))  # fmt: skip
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
@@ -102,7 +119,11 @@ class ELSTMCell(ElementwiseRecurrentCell):
         """``h = sigmoid(W_o [x; c] + b_o) * c``."""
         # One product on the concatenation: faster than two on split weights when acting (the split
         # weight views cost more than the copy of [x; c]), and as fast at the paper's training shapes.
-        return th.sigmoid(self.out_gate(th.cat([x, c_all], dim=-1))) * c_all
+        return th.sigmoid(F.linear(th.cat([x, c_all], dim=-1), self.out_gate_weight(), self.out_gate.bias)) * c_all
+
+    def out_gate_weight(self) -> th.Tensor:
+        """The output gate's weight as used: with groups, a unit's weights on other groups' state are zero."""
+        return self.out_gate.weight * self.out_gate_mask if self.groups > 1 else self.out_gate.weight
 
     def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -122,7 +143,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
             c = f * c_tilde + (1 - f) * z
             cs.append(c)
         c_all = th.stack(cs)
-        o = th.sigmoid(th.cat([x, c_all], dim=-1) @ self.out_gate.weight.T + self.out_gate.bias)
+        o = th.sigmoid(th.cat([x, c_all], dim=-1) @ self.out_gate_weight().T + self.out_gate.bias)
         return o * c_all, c
 
 

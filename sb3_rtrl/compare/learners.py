@@ -49,6 +49,10 @@ register_learner(Learner("rtrl_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("
                          dict(gradient="rtrl")))  # fmt: skip
 register_learner(Learner("tbptt_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_a2c.yml",),
                          dict(gradient="tbptt")))  # fmt: skip
+register_learner(Learner("rtrl_ppo", "sb3_rtrl.ppo:RTRLPPO", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_ppo.yml",),
+                         dict(gradient="rtrl")))  # fmt: skip
+register_learner(Learner("tbptt_ppo", "sb3_rtrl.ppo:RTRLPPO", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_ppo.yml",),
+                         dict(gradient="tbptt")))  # fmt: skip
 register_learner(Learner("recurrent_ppo", "sb3_contrib:RecurrentPPO", "MlpLstmPolicy", ("rl_zoo3:ppo_lstm.yml",)))
 register_learner(Learner("a2c", "stable_baselines3:A2C", "MlpPolicy", ("rl_zoo3:a2c.yml",)))
 register_learner(Learner("ppo", "stable_baselines3:PPO", "MlpPolicy", ("rl_zoo3:ppo.yml",)))

@@ -135,3 +135,38 @@ def rtrl_segment(
         advance = ops.segment_advance if method == "segment" else ops.step_advance
         sensitivities = advance(kinds, state.sensitivities, terms, None if out is None else out.sensitivities)
     return h, RTRLState(c=c_last.detach(), sensitivities=sensitivities)
+
+
+def rtrl_replay(
+    cell: ElementwiseRecurrentCell,
+    x: th.Tensor,
+    episode_starts: th.Tensor,
+    state: RTRLState,
+    gradient: Gradient = "rtrl",
+    backend: backends.Backend = "auto",
+) -> th.Tensor:
+    """
+    Run ``cell`` over a segment whose start state and sensitivities are known, without advancing them.
+
+    ``loss(h).backward()`` gives the gradient of :func:`rtrl_segment` (the sensitivities injected at the
+    start cover the past), at the cost of the forward and backward alone. A PPO epoch that evaluates a
+    stored chunk of the rollout again needs only this: the sensitivities at the chunk's end are known.
+
+    :param cell: an element-wise recurrent cell
+    :param x: ``(T, B, D)`` inputs
+    :param episode_starts: ``(T, B)`` bool
+    :param state: the cell state and sensitivities at the segment's start
+    :param gradient: ``"rtrl"`` injects the sensitivities; ``"tbptt"`` truncates at the segment start
+    :param backend: sensitivity backend (for the injection)
+    :return: ``h`` of shape ``(T, B, N)``, connected to autograd
+    """
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+    validate_segment_inputs(cell, x, episode_starts, state)
+    c0 = state.c
+    if gradient == "rtrl":
+        kinds = tuple(spec.kind for spec in cell.rtrl_specs)
+        ops = backends.resolve(backend, x.device)
+        c0 = _InjectSensitivities.apply(state.c, (kinds, state.sensitivities, ops), *cell.rtrl_parameters())
+    h, _, _ = cell.scan(x, c0, episode_starts, need_terms=False)
+    return h

@@ -1,9 +1,9 @@
 """
-RTRLA2C in rl-zoo3 (extra ``zoo``): ``python -m sb3_rtrl.zoo train --algo rtrl_a2c --env CartPoleNoVel-v1``.
+sb3-rtrl's algorithms in rl-zoo3 (extra ``zoo``): ``python -m sb3_rtrl.zoo train --algo rtrl_ppo --env CartPoleNoVel-v1``.
 
-The zoo takes third-party algorithms through its ``ALGOS`` registry; this module adds ``rtrl_a2c`` there,
-points ``--conf-file`` at the hyperparameters shipped here unless one is given, and runs the zoo's own
-``train`` or ``enjoy``.
+The zoo takes third-party algorithms through its ``ALGOS`` registry; this module adds ``rtrl_a2c`` and
+``rtrl_ppo`` there, points ``--conf-file`` at the algorithm's hyperparameters shipped here unless one is
+given, and runs the zoo's own ``train`` or ``enjoy``.
 """
 
 from __future__ import annotations
@@ -11,31 +11,40 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ALGO_NAME = "rtrl_a2c"
-HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams" / "rtrl_a2c.yml"
+# The zoo's name of each algorithm, and where its class is.
+ALGORITHMS = {"rtrl_a2c": "sb3_rtrl.a2c:RTRLA2C", "rtrl_ppo": "sb3_rtrl.ppo:RTRLPPO"}
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
+
+
+def hyperparams_file(algo: str) -> Path:
+    """The hyperparameter file shipped for the zoo algorithm ``algo`` (``<algo>.yml``)."""
+    return HYPERPARAMS_DIR / f"{algo}.yml"
 
 
 def register() -> None:
-    """Add RTRLA2C to rl-zoo3's algorithms (and sb3-rtrl's environments to gymnasium)."""
+    """Add sb3-rtrl's algorithms to rl-zoo3's (and sb3-rtrl's environments to gymnasium)."""
     try:
         from rl_zoo3 import ALGOS
     except ImportError as err:
         raise ImportError("the zoo integration needs rl-zoo3: pip install 'sb3-rtrl[zoo]'") from err
     import sb3_rtrl  # noqa: F401  (registers the built-in environments)
-    from sb3_rtrl.a2c import RTRLA2C
+    from sb3_rtrl.compare.learners import import_algorithm
 
-    ALGOS[ALGO_NAME] = RTRLA2C
+    for name, path in ALGORITHMS.items():
+        ALGOS[name] = import_algorithm(path)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m sb3_rtrl.zoo {train,enjoy} [rl-zoo3 arguments]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("train", "enjoy"):
-        sys.exit("usage: python -m sb3_rtrl.zoo {train,enjoy} --algo rtrl_a2c --env ENV_ID [rl-zoo3 options]")
+        algos = ",".join(ALGORITHMS)
+        sys.exit(f"usage: python -m sb3_rtrl.zoo {{train,enjoy}} --algo {{{algos}}} --env ENV_ID [rl-zoo3 options]")
     command, rest = argv[0], argv[1:]
     register()
-    if command == "train" and "--conf-file" not in rest and "-conf" not in rest and _algo(rest) == ALGO_NAME:
-        rest += ["--conf-file", str(HYPERPARAMS)]
+    algo = _algo(rest)
+    if command == "train" and "--conf-file" not in rest and "-conf" not in rest and algo in ALGORITHMS:
+        rest += ["--conf-file", str(hyperparams_file(algo))]
     if command == "train":
         from rl_zoo3.train import train as run
     else:

@@ -1,11 +1,10 @@
-"""RTRLA2C: synchronous actor-critic with an eLSTM trained by exact RTRL (the paper's R2AC)."""
+"""What RTRLA2C and RTRLPPO share: the recurrent state, rollout collection, finite checks, save and predict."""
 
 from __future__ import annotations
 
 import io
 import math
 import pathlib
-import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -16,10 +15,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import open_path
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
-from torch.nn import functional as F
 
 from sb3_rtrl.common.arguments import check_choice, check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
@@ -34,55 +32,21 @@ from sb3_rtrl.rtrl import GRADIENTS, METHODS, RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import BACKENDS, Backend
 from sb3_rtrl.safe_load import add_description
 
-SelfRTRLA2C = TypeVar("SelfRTRLA2C", bound="RTRLA2C")
-
-# RecurrentPPO keywords with no meaning for a single-pass actor-critic.
-PPO_ONLY_KWARGS = ("n_epochs", "batch_size", "clip_range", "clip_range_vf", "target_kl")
+SelfRTRLOnPolicyAlgorithm = TypeVar("SelfRTRLOnPolicyAlgorithm", bound="RTRLOnPolicyAlgorithm")
 
 
-class RTRLA2C(OnPolicyAlgorithm):
+class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
     """
-    Advantage actor-critic whose recurrent cell gets exact, untruncated gradients by RTRL.
+    Base of the on-policy algorithms whose policy's recurrent cell gets exact RTRL gradients.
 
-    One update per rollout of ``n_steps`` (the paper's M) from every environment: one autograd pass
-    over the whole rollout from the carried cell state, whose backward also adds the gradient through
-    the whole past of each episode (carried by the sensitivities). Acting costs only the cell's forward.
+    It keeps per environment the cell state acting reached, the sensitivities carried from one rollout to
+    the next and the previous action and reward; collects rollouts into SB3's buffer with the cell's
+    forward only; and checks every number an update reads. Each algorithm writes its own ``train``.
 
-    Accepts RecurrentPPO's constructor keywords, so scripts written for it run unchanged; the PPO-only
-    ones (``n_epochs``, ``batch_size``, ``clip_range``, ``clip_range_vf``, ``target_kl``) are ignored with
-    a warning.
-
-    :param policy: policy class or alias ("MlpLstmPolicy", "CnnLstmPolicy", "MultiInputLstmPolicy",
-        "MlpELSTMPolicy", "CnnELSTMPolicy", "MultiInputELSTMPolicy")
-    :param env: environment or its id
-    :param learning_rate: learning rate, or a schedule of the remaining progress (1 to 0)
-    :param n_steps: steps per environment between updates (M)
-    :param gamma: discount factor
-    :param gae_lambda: GAE lambda (1.0: n-step returns, as the paper's V-trace with synchronous actors)
-    :param ent_coef: entropy coefficient
-    :param vf_coef: value loss coefficient
-    :param max_grad_norm: global gradient norm clip
-    :param rms_prop_eps: RMSprop epsilon
-    :param use_rms_prop: RMSprop (default, as SB3's A2C and the paper) rather than Adam
-    :param use_sde: generalized state-dependent exploration
-    :param sde_sample_freq: gSDE noise resampling frequency (-1: once per rollout)
-    :param normalize_advantage: normalize the advantages of each rollout
-    :param gradient: "rtrl" (exact, untruncated) or "tbptt" (truncated at each rollout start): the
-        paper's comparison in one switch
-    :param rtrl_method: "segment" (sensitivities advanced once per rollout) or "step" (per step, reference)
+    :param gradient: "rtrl" (exact, untruncated) or "tbptt" (truncated where each training sequence starts)
+    :param rtrl_method: "segment" (sensitivities advanced once per sequence) or "step" (per step, reference)
     :param rtrl_backend: "auto", "torch" or "cupy" (CUDA kernels)
-    :param stats_window_size: episodes averaged in the rollout logs
-    :param tensorboard_log: tensorboard log folder
-    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.policies.RTRLActorCriticPolicy`)
-    :param verbose: 0 none, 1 info, 2 debug
-    :param seed: random seed
-    :param device: "cpu", "cuda" or "auto"
-    :param n_epochs: RecurrentPPO keyword, ignored
-    :param batch_size: RecurrentPPO keyword, ignored
-    :param clip_range: RecurrentPPO keyword, ignored
-    :param clip_range_vf: RecurrentPPO keyword, ignored
-    :param target_kl: RecurrentPPO keyword, ignored
-    :param _init_setup_model: build the networks at construction
+    :param kwargs: SB3's ``OnPolicyAlgorithm`` arguments
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -100,73 +64,19 @@ class RTRLA2C(OnPolicyAlgorithm):
         self,
         policy: str | type[RTRLActorCriticPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 7e-4,
-        n_steps: int = 5,
-        gamma: float = 0.99,
-        gae_lambda: float = 1.0,
-        ent_coef: float = 0.0,
-        vf_coef: float = 0.5,
-        max_grad_norm: float = 0.5,
-        rms_prop_eps: float = 1e-5,
-        use_rms_prop: bool = True,
-        use_sde: bool = False,
-        sde_sample_freq: int = -1,
-        normalize_advantage: bool = False,
         gradient: str = "rtrl",
         rtrl_method: str = "segment",
         rtrl_backend: Backend = "auto",
-        stats_window_size: int = 100,
-        tensorboard_log: str | None = None,
-        policy_kwargs: dict[str, Any] | None = None,
-        verbose: int = 0,
-        seed: int | None = None,
-        device: th.device | str = "auto",
-        n_epochs: int | None = None,
-        batch_size: int | None = None,
-        clip_range: Any = None,
-        clip_range_vf: Any = None,
-        target_kl: float | None = None,
-        _init_setup_model: bool = True,
+        **kwargs: Any,
     ):
-        given = dict(n_epochs=n_epochs, batch_size=batch_size, clip_range=clip_range, clip_range_vf=clip_range_vf,
-                     target_kl=target_kl)  # fmt: skip
-        ignored = [name for name in PPO_ONLY_KWARGS if given[name] is not None]
-        if ignored:
-            warnings.warn(f"RTRLA2C ignores the PPO-only argument(s) {', '.join(ignored)}: it makes one update per "
-                          "rollout", stacklevel=2)  # fmt: skip
         super().__init__(
-            policy,
-            env,
-            learning_rate=learning_rate,
-            n_steps=n_steps,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            use_sde=use_sde,
-            sde_sample_freq=sde_sample_freq,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            device=device,
-            seed=seed,
-            _init_setup_model=False,
-            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
-        )
-        self.normalize_advantage = normalize_advantage
-        self.rms_prop_eps = rms_prop_eps
+            policy, env, _init_setup_model=False,
+            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary), **kwargs,
+        )  # fmt: skip
         self.gradient = gradient
         self.rtrl_method = rtrl_method
         self.rtrl_backend = rtrl_backend
-        # As SB3's A2C: RMSprop with its TF-like settings unless the user chose an optimizer.
-        if use_rms_prop and "optimizer_class" not in self.policy_kwargs:
-            self.policy_kwargs["optimizer_class"] = th.optim.RMSprop
-            self.policy_kwargs["optimizer_kwargs"] = dict(alpha=0.99, eps=rms_prop_eps, weight_decay=0)
         self._last_cell_state: th.Tensor | None = None
-        if _init_setup_model:
-            self._setup_model()
 
     # ------------------------------------------------------------------ recurrent state
 
@@ -182,14 +92,8 @@ class RTRLA2C(OnPolicyAlgorithm):
         check_number("max_grad_norm", self.max_grad_norm, 0.0, low_open=True, allow_inf=True)
         check_number("ent_coef", self.ent_coef)
         check_number("vf_coef", self.vf_coef, 0.0)
-        check_number("rms_prop_eps", self.rms_prop_eps, 0.0, low_open=True)
         if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with it
             check_number("learning_rate", self.learning_rate, 0.0)
-        if self.normalize_advantage and self.n_steps * self.n_envs < 2:
-            raise ValueError(
-                f"normalize_advantage=True needs more than one advantage per update, but n_steps * n_envs = "
-                f"{self.n_steps} * {self.n_envs} = 1 (their standard deviation would be NaN)"
-            )
         if self.rtrl_backend == "cupy":
             if self.device.type != "cuda":
                 raise ValueError(f"rtrl_backend='cupy' runs CUDA kernels, but this model is on {self.device}: "
@@ -212,7 +116,7 @@ class RTRLA2C(OnPolicyAlgorithm):
         check_observation_space(self.observation_space)
         super()._setup_model()
         if not isinstance(self.policy, RTRLActorCriticPolicy):
-            raise ValueError(f"RTRLA2C needs an RTRLActorCriticPolicy, got {type(self.policy).__name__}")
+            raise ValueError(f"{type(self).__name__} needs an RTRLActorCriticPolicy, got {type(self.policy).__name__}")
         self._reset_recurrent_state()
 
     def _reset_recurrent_state(self) -> None:
@@ -396,93 +300,37 @@ class RTRLA2C(OnPolicyAlgorithm):
 
     # ------------------------------------------------------------------ update
 
-    def _rollout_tensors(self) -> tuple[Any, th.Tensor, th.Tensor]:
-        """Observations and actions flat in time-major order, and the ``(T, B)`` episode starts."""
+    def _rollout_inputs(
+        self, times: slice = slice(None), envs: np.ndarray | slice = slice(None)
+    ) -> tuple[Any, th.Tensor, th.Tensor, th.Tensor | None, th.Tensor | None]:
+        """
+        What the training pass reads for the steps ``times`` of the environments ``envs`` of the rollout.
+
+        :param times: steps of the rollout
+        :param envs: environments (indices or a slice)
+        :return: observations and actions flat in time-major order, the ``(T, B)`` episode starts, and the
+            previous actions and rewards the cell read (None where the policy does not read them)
+        """
         buf = self.rollout_buffer
-        steps, n_envs = buf.buffer_size, buf.n_envs
+
+        def block(array: np.ndarray) -> np.ndarray:
+            part = array[times][:, envs]
+            return part.reshape(part.shape[0] * part.shape[1], *part.shape[2:])
+
         if isinstance(buf.observations, dict):
-            obs: Any = {k: buf.to_torch(v.reshape(steps * n_envs, *v.shape[2:])) for k, v in buf.observations.items()}
+            obs: Any = {k: buf.to_torch(block(v)) for k, v in buf.observations.items()}
         else:
-            obs = buf.to_torch(buf.observations.reshape(steps * n_envs, *buf.observations.shape[2:]))
-        actions = buf.to_torch(buf.actions.reshape(steps * n_envs, -1).astype(np.float32, copy=False))
+            obs = buf.to_torch(block(buf.observations))
+        actions = buf.to_torch(block(buf.actions).reshape(-1, buf.actions.shape[-1]).astype(np.float32, copy=False))
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
-        starts = th.as_tensor(buf.episode_starts, device=self.device).bool()
-        return obs, actions, starts
-
-    def train(self) -> None:
-        """One gradient step on the rollout just collected, with the exact RTRL gradient."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        buf = self.rollout_buffer
-        self._check_rollout_finite()
-        obs, actions, starts = self._rollout_tensors()
+        starts = th.as_tensor(buf.episode_starts[times][:, envs], device=self.device).bool()
         prev_actions = prev_rewards = None
         if self.policy.prev_action:
-            prev_actions = th.as_tensor(
-                self._rollout_prev_actions.reshape(-1, self.policy.prev_action_dim), device=self.device
-            )
+            prev_actions = th.as_tensor(block(self._rollout_prev_actions), device=self.device)
         if self.policy.prev_reward:
-            prev_rewards = th.as_tensor(self._rollout_prev_rewards.reshape(-1), device=self.device)
-        state = RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)
-
-        values, log_prob, entropy, new_state = self.policy.evaluate_segment(
-            obs, actions, starts, state, prev_actions, prev_rewards,
-            gradient=self.gradient, method=self.rtrl_method, backend=self.rtrl_backend, out=self._rtrl_spare,
-        )  # fmt: skip
-
-        advantages = buf.to_torch(buf.advantages.reshape(-1))
-        if self.normalize_advantage:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = -(advantages * log_prob).mean()
-        value_loss = F.mse_loss(buf.to_torch(buf.returns.reshape(-1)), values)
-        entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
-        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-        cell_state_rms = float(new_state.c.pow(2).mean().sqrt())
-        sensitivity_rms = new_state.sensitivity_norm() if self.gradient == "rtrl" else 0.0
-        if not np.isfinite(cell_state_rms) or not np.isfinite(sensitivity_rms):
-            names = [f"cell.{spec.name}" for spec in self.policy.cell.rtrl_specs]
-            self._raise_non_finite(
-                first_non_finite([("cell state", new_state.c)], ("environment",))
-                or first_non_finite((f"sensitivity of {n}", s) for n, s in zip(names, new_state.sensitivities))
-                or "sensitivity norm (it overflowed)"
-            )
-
-        if not math.isfinite(loss.item()):
-            self._raise_non_finite(
-                f"loss ({loss.item()}: policy {policy_loss.item()}, value {value_loss.item()}, entropy "
-                f"{entropy_loss.item()}; the largest |value target| is {np.abs(buf.returns).max():.3g}: scale the "
-                "rewards, e.g. with VecNormalize, or lower the learning rate)"
-            )
-
-        self.policy.optimizer.zero_grad()
-        loss.backward()
-        # clip_grad_norm_ in two steps (its own implementation): clipping by a NaN norm would make every
-        # gradient NaN and hide which parameter's went bad.
-        params = [p for p in self.policy.parameters() if p.grad is not None]
-        total_norm = th.nn.utils.get_total_norm([p.grad for p in params])  # type: ignore[misc]
-        grad_norm = float(total_norm)
-        if not np.isfinite(grad_norm):
-            grads = ((f"gradient of {name}", p.grad) for name, p in self.policy.named_parameters())
-            self._raise_non_finite(first_non_finite(grads) or f"gradient norm ({grad_norm}: it overflowed)")
-        th.nn.utils.clip_grads_with_norm_(params, self.max_grad_norm, total_norm)
-        self.policy.optimizer.step()
-        # The new sensitivities were written into the spare buffers; the old ones become the spare.
-        self._rtrl_spare, self._rtrl_state = self._rtrl_state, new_state
-
-        explained_var = explained_variance(buf.values.flatten(), buf.returns.flatten())
-        self._n_updates += 1
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/explained_variance", explained_var)
-        self.logger.record("train/entropy_loss", entropy_loss.item())
-        self.logger.record("train/policy_loss", policy_loss.item())
-        self.logger.record("train/value_loss", value_loss.item())
-        self.logger.record("train/grad_norm", grad_norm)
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
-        if self.gradient == "rtrl":
-            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
-        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
+            prev_rewards = th.as_tensor(block(self._rollout_prev_rewards), device=self.device)
+        return obs, actions, starts, prev_actions, prev_rewards
 
     def _check_rollout_finite(self) -> None:
         """Raise NonFiniteError if the rollout holds a non-finite observation, reward, value or value target."""
@@ -504,6 +352,49 @@ class RTRLA2C(OnPolicyAlgorithm):
             f"non-finite {what} at update {self._n_updates + 1} (num_timesteps={self.num_timesteps}); "
             "the weights were not changed"
         )
+
+    def _check_state_finite(self, state: RTRLState) -> tuple[float, float]:
+        """The RMS of a new cell state and of its sensitivities; NonFiniteError naming the first bad entry."""
+        cell_state_rms = float(state.c.pow(2).mean().sqrt())
+        sensitivity_rms = state.sensitivity_norm() if self.gradient == "rtrl" else 0.0
+        if not np.isfinite(cell_state_rms) or not np.isfinite(sensitivity_rms):
+            names = [f"cell.{spec.name}" for spec in self.policy.cell.rtrl_specs]
+            self._raise_non_finite(
+                first_non_finite([("cell state", state.c)], ("environment",))
+                or first_non_finite((f"sensitivity of {n}", s) for n, s in zip(names, state.sensitivities))
+                or "sensitivity norm (it overflowed)"
+            )
+        return cell_state_rms, sensitivity_rms
+
+    def _check_loss_finite(
+        self, loss: th.Tensor, policy_loss: th.Tensor, value_loss: th.Tensor, entropy_loss: th.Tensor
+    ) -> None:
+        if not math.isfinite(loss.item()):
+            self._raise_non_finite(
+                f"loss ({loss.item()}: policy {policy_loss.item()}, value {value_loss.item()}, entropy "
+                f"{entropy_loss.item()}; the largest |value target| is {np.abs(self.rollout_buffer.returns).max():.3g}: "
+                "scale the rewards, e.g. with VecNormalize, or lower the learning rate)"
+            )
+
+    def _gradient_step(self, loss: th.Tensor) -> float:
+        """Backward, clip the global norm to ``max_grad_norm``, optimizer step; returns the norm before clipping."""
+        self.policy.optimizer.zero_grad()
+        loss.backward()
+        # clip_grad_norm_ in two steps (its own implementation): clipping by a NaN norm would make every
+        # gradient NaN and hide which parameter's went bad.
+        params = [p for p in self.policy.parameters() if p.grad is not None]
+        total_norm = th.nn.utils.get_total_norm([p.grad for p in params])  # type: ignore[misc]
+        grad_norm = float(total_norm)
+        if not np.isfinite(grad_norm):
+            grads = ((f"gradient of {name}", p.grad) for name, p in self.policy.named_parameters())
+            self._raise_non_finite(first_non_finite(grads) or f"gradient norm ({grad_norm}: it overflowed)")
+        th.nn.utils.clip_grads_with_norm_(params, self.max_grad_norm, total_norm)
+        self.policy.optimizer.step()
+        return grad_norm
+
+    def _record_policy_std(self) -> None:
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude: Any = None, include: Any = None) -> None:
         """
@@ -546,14 +437,14 @@ class RTRLA2C(OnPolicyAlgorithm):
         return self.policy.predict(observation, state, episode_start, deterministic, reward=reward)
 
     def learn(
-        self: SelfRTRLA2C,
+        self: SelfRTRLOnPolicyAlgorithm,
         total_timesteps: int,
         callback: MaybeCallback = None,
         log_interval: int = 100,
-        tb_log_name: str = "RTRLA2C",
+        tb_log_name: str = "run",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfRTRLA2C:
+    ) -> SelfRTRLOnPolicyAlgorithm:
         check_number("total_timesteps", total_timesteps, 0.0)
         return super().learn(
             total_timesteps=total_timesteps,

@@ -1,0 +1,204 @@
+"""RTRLA2C: synchronous actor-critic with an eLSTM trained by exact RTRL (the paper's R2AC)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, TypeVar
+
+import torch as th
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance
+from torch.nn import functional as F
+
+from sb3_rtrl.common.arguments import check_number
+from sb3_rtrl.common.on_policy import RTRLOnPolicyAlgorithm
+from sb3_rtrl.policies import RTRLActorCriticPolicy
+from sb3_rtrl.rtrl import RTRLState
+from sb3_rtrl.rtrl.backend import Backend
+
+SelfRTRLA2C = TypeVar("SelfRTRLA2C", bound="RTRLA2C")
+
+# RecurrentPPO keywords with no meaning for a single-pass actor-critic.
+PPO_ONLY_KWARGS = ("n_epochs", "batch_size", "clip_range", "clip_range_vf", "target_kl")
+
+
+class RTRLA2C(RTRLOnPolicyAlgorithm):
+    """
+    Advantage actor-critic whose recurrent cell gets exact, untruncated gradients by RTRL.
+
+    One update per rollout of ``n_steps`` (the paper's M) from every environment: one autograd pass
+    over the whole rollout from the carried cell state, whose backward also adds the gradient through
+    the whole past of each episode (carried by the sensitivities). Acting costs only the cell's forward.
+
+    Accepts RecurrentPPO's constructor keywords, so scripts written for it run unchanged; the PPO-only
+    ones (``n_epochs``, ``batch_size``, ``clip_range``, ``clip_range_vf``, ``target_kl``) are ignored with
+    a warning.
+
+    :param policy: policy class or alias ("MlpLstmPolicy", "CnnLstmPolicy", "MultiInputLstmPolicy",
+        "MlpELSTMPolicy", "CnnELSTMPolicy", "MultiInputELSTMPolicy")
+    :param env: environment or its id
+    :param learning_rate: learning rate, or a schedule of the remaining progress (1 to 0)
+    :param n_steps: steps per environment between updates (M)
+    :param gamma: discount factor
+    :param gae_lambda: GAE lambda (1.0: n-step returns, as the paper's V-trace with synchronous actors)
+    :param ent_coef: entropy coefficient
+    :param vf_coef: value loss coefficient
+    :param max_grad_norm: global gradient norm clip
+    :param rms_prop_eps: RMSprop epsilon
+    :param use_rms_prop: RMSprop (default, as SB3's A2C and the paper) rather than Adam
+    :param use_sde: generalized state-dependent exploration
+    :param sde_sample_freq: gSDE noise resampling frequency (-1: once per rollout)
+    :param normalize_advantage: normalize the advantages of each rollout
+    :param gradient: "rtrl" (exact, untruncated) or "tbptt" (truncated at each rollout start): the
+        paper's comparison in one switch
+    :param rtrl_method: "segment" (sensitivities advanced once per rollout) or "step" (per step, reference)
+    :param rtrl_backend: "auto", "torch" or "cupy" (CUDA kernels)
+    :param stats_window_size: episodes averaged in the rollout logs
+    :param tensorboard_log: tensorboard log folder
+    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.policies.RTRLActorCriticPolicy`)
+    :param verbose: 0 none, 1 info, 2 debug
+    :param seed: random seed
+    :param device: "cpu", "cuda" or "auto"
+    :param n_epochs: RecurrentPPO keyword, ignored
+    :param batch_size: RecurrentPPO keyword, ignored
+    :param clip_range: RecurrentPPO keyword, ignored
+    :param clip_range_vf: RecurrentPPO keyword, ignored
+    :param target_kl: RecurrentPPO keyword, ignored
+    :param _init_setup_model: build the networks at construction
+    """
+
+    def __init__(
+        self,
+        policy: str | type[RTRLActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 7e-4,
+        n_steps: int = 5,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        rms_prop_eps: float = 1e-5,
+        use_rms_prop: bool = True,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        normalize_advantage: bool = False,
+        gradient: str = "rtrl",
+        rtrl_method: str = "segment",
+        rtrl_backend: Backend = "auto",
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        n_epochs: int | None = None,
+        batch_size: int | None = None,
+        clip_range: Any = None,
+        clip_range_vf: Any = None,
+        target_kl: float | None = None,
+        _init_setup_model: bool = True,
+    ):
+        given = dict(n_epochs=n_epochs, batch_size=batch_size, clip_range=clip_range, clip_range_vf=clip_range_vf,
+                     target_kl=target_kl)  # fmt: skip
+        ignored = [name for name in PPO_ONLY_KWARGS if given[name] is not None]
+        if ignored:
+            warnings.warn(f"RTRLA2C ignores the PPO-only argument(s) {', '.join(ignored)}: it makes one update per "
+                          "rollout", stacklevel=2)  # fmt: skip
+        super().__init__(
+            policy,
+            env,
+            gradient=gradient,
+            rtrl_method=rtrl_method,
+            rtrl_backend=rtrl_backend,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+        )
+        self.normalize_advantage = normalize_advantage
+        self.rms_prop_eps = rms_prop_eps
+        # As SB3's A2C: RMSprop with its TF-like settings unless the user chose an optimizer.
+        if use_rms_prop and "optimizer_class" not in self.policy_kwargs:
+            self.policy_kwargs["optimizer_class"] = th.optim.RMSprop
+            self.policy_kwargs["optimizer_kwargs"] = dict(alpha=0.99, eps=rms_prop_eps, weight_decay=0)
+        if _init_setup_model:
+            self._setup_model()
+
+    def _check_arguments(self) -> None:
+        super()._check_arguments()
+        check_number("rms_prop_eps", self.rms_prop_eps, 0.0, low_open=True)
+        if self.normalize_advantage and self.n_steps * self.n_envs < 2:
+            raise ValueError(
+                f"normalize_advantage=True needs more than one advantage per update, but n_steps * n_envs = "
+                f"{self.n_steps} * {self.n_envs} = 1 (their standard deviation would be NaN)"
+            )
+
+    def train(self) -> None:
+        """One gradient step on the rollout just collected, with the exact RTRL gradient."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        buf = self.rollout_buffer
+        self._check_rollout_finite()
+        obs, actions, starts, prev_actions, prev_rewards = self._rollout_inputs()
+        state = RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)
+
+        values, log_prob, entropy, new_state = self.policy.evaluate_segment(
+            obs, actions, starts, state, prev_actions, prev_rewards,
+            gradient=self.gradient, method=self.rtrl_method, backend=self.rtrl_backend, out=self._rtrl_spare,
+        )  # fmt: skip
+
+        advantages = buf.to_torch(buf.advantages.reshape(-1))
+        if self.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = -(advantages * log_prob).mean()
+        value_loss = F.mse_loss(buf.to_torch(buf.returns.reshape(-1)), values)
+        entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        cell_state_rms, sensitivity_rms = self._check_state_finite(new_state)
+        self._check_loss_finite(loss, policy_loss, value_loss, entropy_loss)
+        grad_norm = self._gradient_step(loss)
+        # The new sensitivities were written into the spare buffers; the old ones become the spare.
+        self._rtrl_spare, self._rtrl_state = self._rtrl_state, new_state
+
+        explained_var = explained_variance(buf.values.flatten(), buf.returns.flatten())
+        self._n_updates += 1
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/explained_variance", explained_var)
+        self.logger.record("train/entropy_loss", entropy_loss.item())
+        self.logger.record("train/policy_loss", policy_loss.item())
+        self.logger.record("train/value_loss", value_loss.item())
+        self.logger.record("train/grad_norm", grad_norm)
+        self._record_policy_std()
+        if self.gradient == "rtrl":
+            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
+        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
+
+    def learn(
+        self: SelfRTRLA2C,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 100,
+        tb_log_name: str = "RTRLA2C",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfRTRLA2C:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )

@@ -1,0 +1,337 @@
+"""RTRLPPO: RecurrentPPO's clipped epochs over sequence chunks, the recurrent cell trained by exact RTRL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import FloatSchedule, explained_variance
+
+from sb3_rtrl.common.arguments import check_int, check_number
+from sb3_rtrl.common.on_policy import RTRLOnPolicyAlgorithm
+from sb3_rtrl.policies import RTRLActorCriticPolicy
+from sb3_rtrl.rtrl import RTRLState, initial_state
+from sb3_rtrl.rtrl.backend import Backend
+
+SelfRTRLPPO = TypeVar("SelfRTRLPPO", bound="RTRLPPO")
+
+
+@dataclass
+class ChunkStarts:
+    """
+    Where each time chunk of a rollout starts: the cell state and the sensitivities of every environment.
+
+    :param bounds: ``(t0, t1)`` steps of each chunk, the same for every environment
+    :param states: the state at each chunk's start (with the weights the rollout was collected with)
+    """
+
+    bounds: list[tuple[int, int]]
+    states: list[RTRLState]
+
+
+class RTRLPPO(RTRLOnPolicyAlgorithm):
+    """
+    Proximal policy optimization with an eLSTM policy whose recurrent weights get exact RTRL gradients.
+
+    RecurrentPPO's constructor, defaults and meaning, so that its scripts and rl-zoo3 configs run with the
+    class name changed. Each environment's rollout is cut into sequence chunks of ``min(n_steps,
+    batch_size)`` steps (the last one shorter when it does not divide ``n_steps``); a minibatch is
+    ``batch_size // chunk`` chunks (at least one), drawn without replacement each epoch. After the rollout,
+    one pass without gradients carries the cell state and the RTRL sensitivities across the chunks, with the
+    weights that collected it; every epoch then recomputes each chunk with autograd from its start state and
+    injects its start sensitivities. So the first minibatch's gradient is exact over the whole past of its
+    sequences; later ones use sensitivities as stale as the weights have moved within the update (as
+    RecurrentPPO's stored LSTM states are). The sensitivities carried to the next rollout are those at the
+    rollout's end.
+
+    :param policy: policy class or alias ("MlpLstmPolicy", "CnnLstmPolicy", "MultiInputLstmPolicy", and the
+        "...ELSTMPolicy" names)
+    :param env: environment or its id
+    :param learning_rate: learning rate, or a schedule of the remaining progress (1 to 0)
+    :param n_steps: steps per environment between updates
+    :param batch_size: transitions per minibatch (None: the whole rollout)
+    :param n_epochs: passes over the rollout per update
+    :param gamma: discount factor
+    :param gae_lambda: GAE lambda
+    :param clip_range: policy clipping parameter, or a schedule
+    :param clip_range_vf: value clipping parameter around the old value estimates, or a schedule; None: none
+    :param normalize_advantage: normalize the advantages of each minibatch
+    :param ent_coef: entropy coefficient
+    :param vf_coef: value loss coefficient
+    :param max_grad_norm: global gradient norm clip
+    :param use_sde: generalized state-dependent exploration
+    :param sde_sample_freq: gSDE noise resampling frequency (-1: once per rollout)
+    :param target_kl: stop the update's epochs when the approximate KL divergence of a minibatch exceeds
+        ``1.5 * target_kl`` (None: never)
+    :param gradient: "rtrl" (exact, untruncated) or "tbptt" (truncated at each chunk's start, as RecurrentPPO)
+    :param rtrl_method: "segment" or "step" (how the sensitivities are advanced)
+    :param rtrl_backend: "auto", "torch" or "cupy" (CUDA kernels)
+    :param stats_window_size: episodes averaged in the rollout logs
+    :param tensorboard_log: tensorboard log folder
+    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.policies.RTRLActorCriticPolicy`)
+    :param verbose: 0 none, 1 info, 2 debug
+    :param seed: random seed
+    :param device: "cpu", "cuda" or "auto"
+    :param _init_setup_model: build the networks at construction
+    """
+
+    def __init__(
+        self,
+        policy: str | type[RTRLActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 128,
+        batch_size: int | None = 128,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        target_kl: float | None = None,
+        gradient: str = "rtrl",
+        rtrl_method: str = "segment",
+        rtrl_backend: Backend = "auto",
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        super().__init__(
+            policy,
+            env,
+            gradient=gradient,
+            rtrl_method=rtrl_method,
+            rtrl_backend=rtrl_backend,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+        )
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.clip_range = clip_range
+        self.clip_range_vf = clip_range_vf
+        self.normalize_advantage = normalize_advantage
+        self.target_kl = target_kl
+        if _init_setup_model:
+            self._setup_model()
+
+    def _check_arguments(self) -> None:
+        super()._check_arguments()
+        self.n_epochs = check_int("n_epochs", self.n_epochs, 1)
+        if self.batch_size is not None:
+            self.batch_size = check_int("batch_size", self.batch_size, 1)
+        if self.normalize_advantage and min(self.batch_size or 2, self.n_steps * self.n_envs) < 2:
+            raise ValueError(
+                f"normalize_advantage=True needs more than one advantage per minibatch, but batch_size={self.batch_size} "
+                f"and n_steps * n_envs = {self.n_steps * self.n_envs} (their standard deviation would be NaN)"
+            )
+        for name in ("clip_range", "clip_range_vf"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                check_number(name, value, 0.0, low_open=True)
+        if self.target_kl is not None:
+            check_number("target_kl", self.target_kl, 0.0, low_open=True)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self.clip_range = FloatSchedule(self.clip_range)
+        if self.clip_range_vf is not None:
+            self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+
+    # ------------------------------------------------------------------ chunks
+
+    @property
+    def chunk_length(self) -> int:
+        """Steps of each training sequence: ``min(n_steps, batch_size)``."""
+        return min(self.n_steps, self.batch_size or self.n_steps)
+
+    def _chunk_starts(self) -> ChunkStarts:
+        """
+        One pass over the rollout without gradients, chunk by chunk: the state at every chunk's start.
+
+        The state at the rollout's end becomes the carried one, as in RTRLA2C.
+        """
+        length = self.chunk_length
+        bounds = [(t, min(t + length, self.n_steps)) for t in range(0, self.n_steps, length)]
+        states = [RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)]
+        for i, (t0, t1) in enumerate(bounds):
+            obs, _, starts, prev_actions, prev_rewards = self._rollout_inputs(slice(t0, t1))
+            # The state at the rollout's end goes into the spare buffers (the carried state is read now);
+            # the states between chunks get their own, kept until the update ends.
+            last = i == len(bounds) - 1
+            out = self._rtrl_spare if last or self.gradient != "rtrl" else initial_state(self.policy.cell, self.n_envs)
+            new_state = self.policy.advance_state(
+                obs, starts, states[-1], prev_actions, prev_rewards,
+                gradient=self.gradient, method=self.rtrl_method, backend=self.rtrl_backend, out=out,
+            )  # fmt: skip
+            states.append(new_state)
+        return ChunkStarts(bounds, states)
+
+    def _minibatches(self, n_chunks: int) -> list[np.ndarray]:
+        """Chunk ids (``chunk * n_envs + env``) of each minibatch of one epoch, in a new random order."""
+        per_batch = max(1, (self.batch_size or self.n_steps * self.n_envs) // self.chunk_length)
+        order = np.random.permutation(n_chunks * self.n_envs)
+        return [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
+
+    def _evaluate_minibatch(self, ids: np.ndarray, chunks: ChunkStarts) -> dict[str, th.Tensor | None]:
+        """
+        The policy's outputs on the chunks ``ids``, with the exact gradient through their past, and the
+        rollout's records of the same steps in the same order.
+
+        :param ids: chunk ids (``chunk * n_envs + env``)
+        :param chunks: the rollout's chunk starts
+        :return: ``values``, ``log_prob``, ``entropy`` (None where the distribution has none) and the rollout's
+            ``advantages``, ``returns``, ``old_values`` and ``old_log_prob``, each flat
+        """
+        buf = self.rollout_buffer
+        parts: dict[str, list[th.Tensor]] = {key: [] for key in ("values", "log_prob", "entropy", "advantages", "returns",
+                                                                 "old_values", "old_log_prob")}  # fmt: skip
+        has_entropy = True
+        # Chunks of the same time slot have one length: each slot is one batched pass.
+        for k in np.unique(ids // self.n_envs):
+            envs = np.sort(ids[ids // self.n_envs == k] % self.n_envs)
+            t0, t1 = chunks.bounds[k]
+            obs, actions, starts, prev_actions, prev_rewards = self._rollout_inputs(slice(t0, t1), envs)
+            start = chunks.states[k]
+            index = th.as_tensor(envs, device=self.device)
+            state = RTRLState(c=start.c[index], sensitivities=tuple(s[index] for s in start.sensitivities))
+            values, log_prob, entropy = self.policy.evaluate_chunk(
+                obs, actions, starts, state, prev_actions, prev_rewards, gradient=self.gradient, backend=self.rtrl_backend
+            )
+            parts["values"].append(values)
+            parts["log_prob"].append(log_prob)
+            if entropy is None:
+                has_entropy = False
+            else:
+                parts["entropy"].append(entropy)
+            for key, array in (("advantages", buf.advantages), ("returns", buf.returns), ("old_values", buf.values),
+                               ("old_log_prob", buf.log_probs)):  # fmt: skip
+                # In the policy's dtype: the loss's statistics (advantage mean and std) are then as exact as it.
+                parts[key].append(buf.to_torch(array[t0:t1][:, envs].reshape(-1)).to(values.dtype))
+        out: dict[str, th.Tensor | None] = {key: th.cat(tensors) for key, tensors in parts.items() if key != "entropy"}
+        out["entropy"] = th.cat(parts["entropy"]) if has_entropy else None
+        return out
+
+    def _minibatch_loss(
+        self, batch: dict[str, th.Tensor | None], clip_range: float, clip_range_vf: float | None
+    ) -> tuple[th.Tensor, dict[str, float]]:
+        """RecurrentPPO's loss on one minibatch (every step is real: chunks need no padding) and its statistics."""
+        values, log_prob, entropy = batch["values"], batch["log_prob"], batch["entropy"]
+        advantages, old_log_prob, old_values = batch["advantages"], batch["old_log_prob"], batch["old_values"]
+        assert values is not None and log_prob is not None and advantages is not None
+        assert old_log_prob is not None and old_values is not None and batch["returns"] is not None
+        if self.normalize_advantage and len(advantages) > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        ratio = th.exp(log_prob - old_log_prob)
+        policy_loss = -th.min(advantages * ratio, advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)).mean()
+        if clip_range_vf is not None:
+            values = old_values + th.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+        value_loss = ((batch["returns"] - values) ** 2).mean()
+        entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        self._check_loss_finite(loss, policy_loss, value_loss, entropy_loss)
+        with th.no_grad():
+            log_ratio = log_prob - old_log_prob
+            stats = dict(
+                policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy_loss=entropy_loss.item(),
+                clip_fraction=th.mean((th.abs(ratio - 1) > clip_range).float()).item(),
+                approx_kl=th.mean((th.exp(log_ratio) - 1) - log_ratio).item(), loss=loss.item(),
+            )  # fmt: skip
+        return loss, stats
+
+    # ------------------------------------------------------------------ update
+
+    def train(self) -> None:
+        """``n_epochs`` passes of clipped minibatch updates over the rollout's chunks."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        clip_range = float(self.clip_range(self._current_progress_remaining))  # type: ignore[operator]
+        clip_range_vf = None if self.clip_range_vf is None else float(self.clip_range_vf(self._current_progress_remaining))  # type: ignore[operator]
+        self._check_rollout_finite()
+        chunks = self._chunk_starts()
+        end_state = chunks.states[-1]
+        cell_state_rms, sensitivity_rms = self._check_state_finite(end_state)
+
+        history: dict[str, list[float]] = {}
+        grad_norms: list[float] = []
+        continue_training = True
+        for epoch in range(self.n_epochs):
+            approx_kl: list[float] = []
+            for ids in self._minibatches(len(chunks.bounds)):
+                loss, stats = self._minibatch_loss(self._evaluate_minibatch(ids, chunks), clip_range, clip_range_vf)
+                approx_kl.append(stats["approx_kl"])
+                for key, value in stats.items():
+                    history.setdefault(key, []).append(value)
+                if self.target_kl is not None and stats["approx_kl"] > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {stats['approx_kl']:.2f}")
+                    break
+                grad_norms.append(self._gradient_step(loss))
+            self._n_updates += 1
+            if not continue_training:
+                break
+        # The sensitivities at the rollout's end went into the spare buffers; the old ones become the spare.
+        if self.gradient == "rtrl":
+            self._rtrl_spare, self._rtrl_state = self._rtrl_state, end_state
+
+        buf = self.rollout_buffer
+        self.logger.record("train/entropy_loss", np.mean(history["entropy_loss"]))
+        self.logger.record("train/policy_gradient_loss", np.mean(history["policy_loss"]))
+        self.logger.record("train/value_loss", np.mean(history["value_loss"]))
+        self.logger.record("train/approx_kl", np.mean(approx_kl))
+        self.logger.record("train/clip_fraction", np.mean(history["clip_fraction"]))
+        self.logger.record("train/loss", history["loss"][-1])
+        self.logger.record("train/explained_variance", explained_variance(buf.values.flatten(), buf.returns.flatten()))
+        if grad_norms:
+            self.logger.record("train/grad_norm", np.mean(grad_norms))
+        self._record_policy_std()
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+        if self.gradient == "rtrl":
+            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
+        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
+
+    def learn(
+        self: SelfRTRLPPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "RTRLPPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfRTRLPPO:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )

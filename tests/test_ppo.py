@@ -1,0 +1,235 @@
+"""RTRLPPO: exact minibatch gradients, RecurrentPPO's loss and arguments, and the SB3 contract."""
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+import torch as th
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_rtrl import RTRLPPO
+from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.rtrl import initial_state
+
+SMALL = dict(hidden_size=16)
+
+
+def recall_env(n_envs=2, delay=5, seed=0):
+    return make_vec_env(DELAYED_RECALL_ID, n_envs=n_envs, seed=seed, env_kwargs=dict(delay=delay))
+
+
+def ppo_loss(model, out, clip_range=0.2):
+    """RecurrentPPO's loss (no value clipping), written out again for the reference."""
+    adv = out["advantages"]
+    if len(adv) > 1:  # as SB3's PPO: a single advantage is left as it is
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    ratio = th.exp(out["log_prob"] - out["old_log_prob"])
+    policy_loss = -th.min(adv * ratio, adv * th.clamp(ratio, 1 - clip_range, 1 + clip_range)).mean()
+    value_loss = ((out["returns"] - out["values"]) ** 2).mean()
+    return policy_loss - model.ent_coef * out["entropy"].mean() + model.vf_coef * value_loss
+
+
+@pytest.mark.parametrize("batch_size", [3, 5, 14], ids=["chunks-3-3-1", "chunks-5-2", "whole-rollout"])
+def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_size):
+    """
+    With the weights held (learning rate 0), each minibatch's gradient is the gradient of the same loss by
+    autograd through the whole history of its sequences since the first step: across the previous rollout,
+    episode resets inside chunks, chunks of different lengths (fp64).
+    """
+    default = th.get_default_dtype()
+    th.set_default_dtype(th.float64)
+    try:
+        model = RTRLPPO(
+            "MlpLstmPolicy", recall_env(n_envs=2, delay=2), n_steps=7, batch_size=batch_size, n_epochs=2,
+            learning_rate=0.0, max_grad_norm=math.inf, ent_coef=0.01, seed=3,
+            policy_kwargs=dict(hidden_size=5, net_arch=[6], prev_action=True, prev_reward=True, forget_bias=(1.0, 3.0)),
+        )  # fmt: skip
+        policy = model.policy
+        policy.extract_features = lambda obs, features_extractor=None: obs.to(th.float64)  # type: ignore[method-assign]
+        records = []
+        train, minibatches, chunk_starts = model.train, model._minibatches, model._chunk_starts
+        optimizer_step = policy.optimizer.step
+
+        def recording_train():
+            buf = model.rollout_buffer
+            arrays = dict(obs=buf.observations, actions=buf.actions, starts=buf.episode_starts, adv=buf.advantages,
+                          returns=buf.returns, log_probs=buf.log_probs, prev_a=model._rollout_prev_actions,
+                          prev_r=model._rollout_prev_rewards)  # fmt: skip
+            records.append(dict({k: v.copy() for k, v in arrays.items()}, batches=[], grads=[]))
+            train()
+
+        def recording_chunk_starts():
+            records[-1]["chunks"] = chunk_starts()
+            return records[-1]["chunks"]
+
+        def recording_minibatches(n_chunks):
+            batches = minibatches(n_chunks)
+            records[-1]["batches"] += batches
+            return batches
+
+        def recording_step(*args, **kwargs):
+            records[-1]["grads"].append([p.grad.clone() for p in policy.parameters()])
+            return optimizer_step(*args, **kwargs)
+
+        model.train, model._chunk_starts, model._minibatches = recording_train, recording_chunk_starts, recording_minibatches
+        policy.optimizer.step = recording_step
+        model.learn(2 * 7 * 2)
+        assert len(records) == 2
+        history = {k: np.concatenate([r[k] for r in records]) for k in ("obs", "actions", "starts", "prev_a", "prev_r")}
+        assert history["starts"][8:].any(), "the second rollout must contain an episode start"
+
+        def flat(a):
+            flat = th.as_tensor(a.reshape(a.shape[0] * a.shape[1], *a.shape[2:]))
+            return flat.double() if flat.is_floating_point() else flat
+
+        # Ground truth: autograd through the whole history from the zero state, nothing cut.
+        values, log_prob, entropy, _ = policy.evaluate_segment(
+            flat(history["obs"]), flat(history["actions"]).long().flatten(), th.as_tensor(history["starts"]).bool(),
+            initial_state(policy.cell, 2), flat(history["prev_a"]), flat(history["prev_r"]), gradient="tbptt",
+        )  # fmt: skip
+        outputs = dict(values=values, log_prob=log_prob, entropy=entropy)
+        names = [name for name, _ in policy.named_parameters()]
+        lengths = set()
+        for update, record in enumerate(records):
+            bounds = record["chunks"].bounds
+            lengths |= {t1 - t0 for t0, t1 in bounds}
+            assert len(record["grads"]) == len(record["batches"]) > 0
+            for ids, got in zip(record["batches"], record["grads"]):
+                rows = th.as_tensor([(7 * update + t) * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
+                local = th.as_tensor([t * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
+                out = {k: v[rows] for k, v in outputs.items()}
+                out.update(advantages=flat(record["adv"])[local], returns=flat(record["returns"])[local],
+                           old_log_prob=flat(record["log_probs"])[local])  # fmt: skip
+                truth = th.autograd.grad(ppo_loss(model, out), list(policy.parameters()), retain_graph=True)
+                for name, g, expected in zip(names, got, truth):
+                    error = (g - expected).norm() / expected.norm().clamp_min(1e-300)
+                    assert error <= 1e-10, f"update {update}, chunks {ids}: {name} has relative error {error:.2e}"
+        assert lengths == {min(7, batch_size), 7 % batch_size or min(7, batch_size)}
+    finally:
+        th.set_default_dtype(default)
+
+
+def loss_inputs(**changes):
+    batch = dict(values=th.zeros(4, requires_grad=True), log_prob=th.zeros(4, requires_grad=True), entropy=th.zeros(4),
+                 advantages=th.tensor([1.0, 1.0, -1.0, -1.0]), returns=th.full((4,), 5.0), old_values=th.zeros(4),
+                 old_log_prob=th.tensor([-0.5, 0.0, 0.5, 0.0]))  # fmt: skip
+    batch.update(changes)
+    return batch
+
+
+def test_clipped_surrogate_stops_the_gradient_outside_the_trust_region():
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, normalize_advantage=False, policy_kwargs=SMALL, seed=0)
+    batch = loss_inputs()
+    loss, stats = model._minibatch_loss(batch, clip_range=0.2, clip_range_vf=None)
+    loss.backward()
+    # ratios e^0.5, 1, e^-0.5, 1: the first is above 1.2 with a positive advantage, the third below 0.8 with a
+    # negative one; both are clipped, so their log-probabilities get no gradient.
+    np.testing.assert_allclose(batch["log_prob"].grad.numpy(), [0.0, -0.25, 0.0, 0.25], atol=1e-7)
+    assert stats["clip_fraction"] == 0.5
+    # The policy loss itself: -mean(min(A r, A clip(r))) = -(1.2 + 1 - 0.8 - 1) / 4
+    assert stats["policy_loss"] == pytest.approx(-0.1, abs=1e-6)
+
+
+def test_value_clipping_around_the_old_values():
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, policy_kwargs=SMALL, seed=0)
+    batch = loss_inputs(old_values=th.tensor([0.0, 0.05, 0.5, 0.0]))
+    loss, _ = model._minibatch_loss(batch, clip_range=0.2, clip_range_vf=0.1)
+    loss.backward()
+    grad = batch["values"].grad.numpy()
+    # Entry 2 is 0.5 below its old value: clipped to old - 0.1, its gradient is zero; the others move freely.
+    assert grad[2] == 0.0 and np.all(grad[[0, 1, 3]] < 0)
+    batch = loss_inputs(old_values=th.tensor([0.0, 0.05, 0.5, 0.0]))
+    loss, _ = model._minibatch_loss(batch, clip_range=0.2, clip_range_vf=None)
+    loss.backward()
+    assert batch["values"].grad[2] < 0
+
+
+def test_advantage_normalization_makes_the_loss_scale_free():
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, normalize_advantage=True, policy_kwargs=SMALL, seed=0)
+    small = model._minibatch_loss(loss_inputs(advantages=th.tensor([1.0, 2.0, -1.0, 0.5])), 0.2, None)[1]
+    large = model._minibatch_loss(loss_inputs(advantages=th.tensor([100.0, 200.0, -100.0, 50.0])), 0.2, None)[1]
+    assert small["policy_loss"] == pytest.approx(large["policy_loss"], rel=1e-5)
+    model.normalize_advantage = False
+    raw = model._minibatch_loss(loss_inputs(advantages=th.tensor([100.0, 200.0, -100.0, 50.0])), 0.2, None)[1]
+    assert abs(raw["policy_loss"]) > 10 * abs(small["policy_loss"])
+
+
+def test_target_kl_stops_the_epochs_early():
+    model = RTRLPPO("MlpLstmPolicy", recall_env(n_envs=4), n_steps=16, batch_size=16, n_epochs=5, learning_rate=1e-2,
+                    target_kl=1e-9, policy_kwargs=SMALL, seed=0)  # fmt: skip
+    steps = []
+    step = model.policy.optimizer.step
+    model.policy.optimizer.step = lambda *a, **k: steps.append(1) or step(*a, **k)
+    model.learn(64)
+    # The first minibatch has KL 0 and updates; the next one has moved away and stops the whole update.
+    assert len(steps) == 1 and model._n_updates == 1
+    model = RTRLPPO("MlpLstmPolicy", recall_env(n_envs=4), n_steps=16, batch_size=16, n_epochs=5, learning_rate=1e-2,
+                    policy_kwargs=SMALL, seed=0)  # fmt: skip
+    model.learn(64)
+    assert model._n_updates == 5
+
+
+def test_recurrent_ppo_arguments_and_defaults():
+    """Every RecurrentPPO argument exists with its default; every RecurrentPPO policy keyword is taken or refused."""
+    ours = inspect.signature(RTRLPPO.__init__).parameters
+    for name, param in inspect.signature(RecurrentPPO.__init__).parameters.items():
+        assert name in ours, f"RecurrentPPO's {name} is missing"
+        assert ours[name].default == param.default, f"{name}: default {ours[name].default} != {param.default}"
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+    from sb3_rtrl.policies import RTRLActorCriticPolicy
+
+    policy_params = inspect.signature(RTRLActorCriticPolicy.__init__).parameters
+    missing = set(inspect.signature(RecurrentActorCriticPolicy.__init__).parameters) - set(policy_params)
+    assert not missing, f"RecurrentPPO policy keywords the eLSTM policies do not take: {missing}"
+    env = recall_env()
+    for kwargs, match in [
+        (dict(n_lstm_layers=2), "n_lstm_layers"),
+        (dict(lstm_kwargs=dict(dropout=0.1)), "lstm_kwargs"),
+        (dict(shared_lstm=True, enable_critic_lstm=True), "shared_lstm"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            RTRLPPO("MlpLstmPolicy", env, policy_kwargs=kwargs)
+    for kwargs, match in [(dict(n_epochs=0), "n_epochs"), (dict(batch_size=0), "batch_size"),
+                          (dict(clip_range=-0.1), "clip_range"), (dict(clip_range_vf=0.0), "clip_range_vf"),
+                          (dict(target_kl=-1.0), "target_kl"), (dict(batch_size=1), "normalize_advantage")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            RTRLPPO("MlpLstmPolicy", env, **kwargs)
+
+
+def test_recurrent_ppo_script_runs_with_the_class_changed(tmp_path):
+    env = recall_env(n_envs=4)
+    kwargs = dict(n_steps=32, batch_size=64, n_epochs=2, learning_rate=7e-4, gae_lambda=0.98, max_grad_norm=1.0,
+                  clip_range=lambda progress: 0.2 * progress, clip_range_vf=0.5, target_kl=0.5,
+                  policy_kwargs=dict(lstm_hidden_size=16, net_arch=dict(vf=[16], pi=[]), ortho_init=False),
+                  seed=0)  # fmt: skip
+    model = RTRLPPO("MlpLstmPolicy", env, **kwargs)
+    model.learn(256)
+    assert model.logger.name_to_value["train/clip_range"] < 0.2
+    mean, _ = evaluate_policy(model, recall_env(n_envs=1, seed=5), n_eval_episodes=4)
+    assert np.isfinite(mean)
+    model.save(tmp_path / "ppo")
+    loaded = RTRLPPO.load(tmp_path / "ppo", env=recall_env(n_envs=3))
+    obs = recall_env(n_envs=1, seed=7).reset()
+    a, state = model.predict(obs, None, np.ones(1, bool), deterministic=True)
+    b, state_b = loaded.predict(obs, None, np.ones(1, bool), deterministic=True)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(state[0], state_b[0])
+    loaded.learn(128, reset_num_timesteps=False)
+    assert loaded.num_timesteps >= model.num_timesteps + 128
+    for key in ("train/approx_kl", "train/clip_fraction", "train/policy_gradient_loss", "train/rtrl_sensitivity_rms"):
+        assert key in loaded.logger.name_to_value
+
+
+def test_safe_load_of_an_rtrl_ppo_model(tmp_path):
+    from sb3_rtrl.safe_load import load_model
+
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=1, policy_kwargs=SMALL, seed=0)
+    model.learn(16)
+    model.save(tmp_path / "ppo.zip")
+    loaded = load_model(tmp_path / "ppo.zip", trust_remote_code=False)
+    assert type(loaded) is RTRLPPO
+    assert loaded.clip_range(1.0) == 0.2 and loaded.n_epochs == 1
