@@ -1,5 +1,6 @@
 """
-The same script with sb3-contrib's RecurrentPPO and with RTRLA2C: only the import and the class change.
+The same script with sb3-contrib's RecurrentPPO, RTRLPPO (the drop-in) and RTRLA2C (the paper's R2AC): only
+the import and the class change.
 
     python examples/migrate_from_recurrent_ppo.py [--steps 100000]
 """
@@ -11,13 +12,13 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from sb3_rtrl import RTRLA2C
+from sb3_rtrl import RTRLA2C, RTRLPPO
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--steps", type=int, default=100_000)
 args = parser.parse_args()
 
-for algo in (RecurrentPPO, RTRLA2C):
+for algo in (RecurrentPPO, RTRLPPO, RTRLA2C):
     env = make_vec_env("sb3_rtrl/CartPoleNoVel-v1", n_envs=8, seed=0)
     # Unchanged RecurrentPPO arguments: RTRLA2C warns once that it ignores the PPO-only ones (n_epochs, batch_size).
     model = algo("MlpLstmPolicy", env, n_steps=16, batch_size=128, n_epochs=4, learning_rate=1e-3,
