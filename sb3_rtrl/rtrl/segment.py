@@ -84,6 +84,15 @@ def _check_out(out: RTRLState, state: RTRLState) -> None:
             raise ValueError(f"out.sensitivities[{i}] shares memory with state.sensitivities[{i}]")
 
 
+def _kinds(cell: ElementwiseRecurrentCell) -> tuple[SensitivityKind, ...]:
+    return tuple(spec.kind for spec in cell.rtrl_specs)
+
+
+def _inject(cell: ElementwiseRecurrentCell, state: RTRLState, ops: Any) -> th.Tensor:
+    """``state.c`` behind the identity whose backward adds the gradient through the carried sensitivities."""
+    return _InjectSensitivities.apply(state.c, (_kinds(cell), state.sensitivities, ops), *cell.rtrl_parameters())
+
+
 def rtrl_segment(
     cell: ElementwiseRecurrentCell,
     x: th.Tensor,
@@ -127,9 +136,8 @@ def rtrl_segment(
     if out is not None:
         _check_out(out, state)
 
-    kinds: tuple[SensitivityKind, ...] = tuple(spec.kind for spec in cell.rtrl_specs)
-    c0 = _InjectSensitivities.apply(state.c, (kinds, state.sensitivities, ops), *cell.rtrl_parameters())
-    h, c_last, terms = cell.scan(x, c0, episode_starts, need_terms=True)
+    kinds = _kinds(cell)
+    h, c_last, terms = cell.scan(x, _inject(cell, state, ops), episode_starts, need_terms=True)
     assert terms is not None
     with th.no_grad():
         advance = ops.segment_advance if method == "segment" else ops.step_advance
@@ -163,10 +171,6 @@ def rtrl_replay(
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     validate_segment_inputs(cell, x, episode_starts, state)
-    c0 = state.c
-    if gradient == "rtrl":
-        kinds = tuple(spec.kind for spec in cell.rtrl_specs)
-        ops = backends.resolve(backend, x.device)
-        c0 = _InjectSensitivities.apply(state.c, (kinds, state.sensitivities, ops), *cell.rtrl_parameters())
+    c0 = _inject(cell, state, backends.resolve(backend, x.device)) if gradient == "rtrl" else state.c
     h, _, _ = cell.scan(x, c0, episode_starts, need_terms=False)
     return h
