@@ -76,20 +76,29 @@ def default_net_arch(features_extractor_class: type[BaseFeaturesExtractor]) -> l
     return dict(pi=[64, 64], vf=[64, 64])
 
 
-def critic_has_own_cell(shared_lstm: bool | None, enable_critic_lstm: bool | None) -> bool:
+def critic_has_own_cell(
+    shared_lstm: bool | None, enable_critic_lstm: bool | None, share_features_extractor: bool = True
+) -> bool:
     """
-    Whether the critic gets its own cell, from RecurrentPPO's two keywords (None: not given).
+    Whether the critic gets its own cell, from RecurrentPPO's keywords (None: not given).
 
-    Neither given: one shared cell (the paper's network). Raises ValueError for the combinations that
-    RecurrentPPO refuses (both True) or that the eLSTM policies do not offer (a critic without memory).
+    Neither given: one shared cell (the paper's network), unless the critic has its own features extractor,
+    which it reads through its own cell. Raises ValueError for the combinations that RecurrentPPO refuses
+    (both True) or that the eLSTM policies do not offer (a critic without memory; a shared cell that reads
+    two extractors).
     """
+    if not share_features_extractor and shared_lstm:
+        raise ValueError(
+            "share_features_extractor=False with shared_lstm=True: one shared cell reads one features extractor; "
+            "a critic with its own extractor reads it through its own cell (enable_critic_lstm=True)"
+        )
     if shared_lstm and enable_critic_lstm:
         raise ValueError("shared_lstm=True and enable_critic_lstm=True: choose a shared cell or a critic cell "
                          "(as RecurrentPPO)")  # fmt: skip
     if shared_lstm is False and enable_critic_lstm is False:
         raise ValueError("shared_lstm=False with enable_critic_lstm=False (a critic without memory) is not supported: "
                          "use shared_lstm=True (one cell) or enable_critic_lstm=True (a critic cell)")  # fmt: skip
-    return shared_lstm is False or bool(enable_critic_lstm)
+    return shared_lstm is False or bool(enable_critic_lstm) or not share_features_extractor
 
 
 def prev_action_dim(action_space: spaces.Space) -> int:
@@ -106,8 +115,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     Features extractor -> eLSTM cell -> MLP extractor (``net_arch``) -> action and value heads.
 
     One cell is shared by actor and critic (as in the paper), or the critic has its own (``shared_lstm=False``,
-    RecurrentPPO's default policy). The cells' recurrent weights get exact RTRL gradients; everything below
-    them gets gradients truncated at the start of each training sequence.
+    RecurrentPPO's default policy), which may read its own features extractor (``share_features_extractor=False``).
+    The cells' recurrent weights get exact RTRL gradients; everything below them gets gradients truncated at the
+    start of each training sequence.
 
     :param observation_space: observation space
     :param action_space: action space
@@ -124,7 +134,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param squash_output: see SB3's ``ActorCriticPolicy``
     :param features_extractor_class: features extractor class
     :param features_extractor_kwargs: its keyword arguments
-    :param share_features_extractor: must be True: actor and critic share extractor and cell
+    :param share_features_extractor: False: the critic has its own features extractor, read by its own cell
+        (implied; ``shared_lstm=True`` is refused); the actor's cell, MLP and head read the actor's extractor
     :param normalize_images: divide image observations by 255
     :param optimizer_class: optimizer class
     :param optimizer_kwargs: its keyword arguments
@@ -193,8 +204,6 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         lstm_kwargs: dict[str, Any] | None = None,
     ) -> None:
         check_observation_space(observation_space)
-        if not share_features_extractor:
-            raise ValueError("share_features_extractor=False is not supported: actor and critic share one cell (paper)")
         if n_lstm_layers != 1:
             raise ValueError(
                 f"n_lstm_layers={n_lstm_layers}: exact RTRL here trains one eLSTM layer (stacked layers "
@@ -202,7 +211,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             )
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs are not supported by the eLSTM cell, got {sorted(lstm_kwargs)}")
-        self.critic_cell = critic_has_own_cell(shared_lstm, enable_critic_lstm)
+        self.critic_cell = critic_has_own_cell(shared_lstm, enable_critic_lstm, share_features_extractor)
         check_extractor_fits(observation_space, features_extractor_class)
         name = "lstm_hidden_size" if lstm_hidden_size is not None else "hidden_size"
         self.hidden_size = check_int(name, lstm_hidden_size if lstm_hidden_size is not None else hidden_size, 1)
@@ -235,29 +244,41 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             squash_output=squash_output,
             features_extractor_class=features_extractor_class,
             features_extractor_kwargs=features_extractor_kwargs,
-            share_features_extractor=True,
+            share_features_extractor=share_features_extractor,
             normalize_images=normalize_images,
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
-        input_std = self.cell_input_size**-0.5 if self.input_init_std is None else self.input_init_std
+        input_std = self.read_size**-0.5 if self.input_init_std is None else self.input_init_std
         # A critic cell is a second group of units of the same eLSTM: element-wise, the groups never interact.
         groups = 2 if self.critic_cell else 1
+        input_mask = None
+        if not self.share_features_extractor:
+            # The cell's input is [actor features; critic features; previous action and reward]: each group
+            # reads its own features (and both read the previous action and reward).
+            input_mask = th.ones(2, self.cell_input_size, dtype=th.bool)
+            input_mask[0, self.features_dim : 2 * self.features_dim] = False
+            input_mask[1, : self.features_dim] = False
         self.cell = ELSTMCell(self.cell_input_size, groups * self.hidden_size, init_std=self.init_std,
-                              forget_bias=self.forget_bias, input_init_std=input_std, groups=groups)  # fmt: skip
+                              forget_bias=self.forget_bias, input_init_std=input_std, groups=groups,
+                              input_mask=input_mask)  # fmt: skip
         if features_extractor_weights is not None:
             self.load_features_extractor(features_extractor_weights)
         if freeze_features_extractor:
-            self.features_extractor.requires_grad_(False)
+            self.pi_features_extractor.requires_grad_(False)
+            self.vf_features_extractor.requires_grad_(False)
         # The cell was made after SB3 built the optimizer: make it again over all trainable parameters.
         self.optimizer = self.optimizer_class(
             [p for p in self.parameters() if p.requires_grad], lr=lr_schedule(1), **self.optimizer_kwargs
         )
 
     def _build_mlp_extractor(self) -> None:
-        # The MLP reads the cell's output (and, with the skip connection, the cell's input beside it).
-        self.cell_input_size = self.features_dim + self.prev_action_dim + int(self.prev_reward)
-        width = self.hidden_size + (self.cell_input_size if self.skip_connection else 0)
+        # The MLP reads the cell's output (and, with the skip connection, the cell's input beside it: with two
+        # extractors, the actor's or the critic's part of it).
+        extras = self.prev_action_dim + int(self.prev_reward)
+        self.read_size = self.features_dim + extras
+        self.cell_input_size = self.features_dim * (1 if self.share_features_extractor else 2) + extras
+        width = self.hidden_size + (self.read_size if self.skip_connection else 0)
         self.mlp_extractor = MlpExtractor(width, self.net_arch, self.activation_fn, device=self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -271,6 +292,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             prev_action=self.prev_action,
             prev_reward=self.prev_reward,
             freeze_features_extractor=self.freeze_features_extractor,
+            share_features_extractor=self.share_features_extractor,
             shared_lstm=not self.critic_cell,
             enable_critic_lstm=self.critic_cell,
         )
@@ -278,7 +300,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
 
     def load_features_extractor(self, path: str) -> None:
         """
-        Load the features extractor's weights from a model saved by SB3 (``model.save``).
+        Load the features extractor's weights from a model saved by SB3 (``model.save``); with separate
+        extractors, into both.
 
         :param path: path of the ``.zip``
         """
@@ -291,7 +314,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         weights = {k[len(prefix) :]: v for k, v in params["policy"].items() if k.startswith(prefix)}
         if not weights:
             raise ValueError(f"{path} holds no features extractor weights (no keys starting with {prefix!r})")
-        self.features_extractor.load_state_dict(weights)
+        self.pi_features_extractor.load_state_dict(weights)
+        if not self.share_features_extractor:
+            self.vf_features_extractor.load_state_dict(weights)
 
     # ------------------------------------------------------------------ inputs of the cell
 
@@ -318,8 +343,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         :param prev_rewards: ``(B,)`` previous rewards (clipped here to [-1, 1])
         :return: ``(B, cell_input_size)``
         """
-        features = self.extract_features(obs, self.features_extractor)
-        parts = [features]
+        # SB3's: one tensor, or the actor's and the critic's features with separate extractors.
+        extracted = self.extract_features(obs)
+        parts = list(extracted) if isinstance(extracted, tuple) else [extracted]
+        features = parts[0]
         if self.prev_action:
             assert prev_actions is not None, "this policy reads the previous action"
             parts.append(prev_actions.to(features.dtype))
@@ -333,7 +360,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         if self.critic_cell:
             h_pi, h_vf = h.split(self.hidden_size, dim=-1)
             if self.skip_connection:
-                h_pi, h_vf = th.cat([h_pi, x], dim=-1), th.cat([h_vf, x], dim=-1)
+                x_pi, x_vf = x, x
+                if not self.share_features_extractor:
+                    n = self.features_dim
+                    x_pi, x_vf = th.cat([x[:, :n], x[:, 2 * n :]], dim=-1), x[:, n:]
+                h_pi, h_vf = th.cat([h_pi, x_pi], dim=-1), th.cat([h_vf, x_vf], dim=-1)
             latent_pi, latent_vf = self.mlp_extractor.forward_actor(h_pi), self.mlp_extractor.forward_critic(h_vf)
         else:
             latent_pi, latent_vf = self.mlp_extractor(th.cat([h, x], dim=-1) if self.skip_connection else h)

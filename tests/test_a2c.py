@@ -200,7 +200,7 @@ def test_recurrent_ppo_script_runs_unchanged():
         (dict(rtrl_method="scan"), "rtrl_method must be one of"),
         (dict(rtrl_backend="jax"), "rtrl_backend must be one of"),
         (dict(policy_kwargs=dict(n_lstm_layers=2)), "n_lstm_layers=2"),
-        (dict(policy_kwargs=dict(share_features_extractor=False)), "share_features_extractor=False"),
+        (dict(policy_kwargs=dict(share_features_extractor=False, shared_lstm=True)), "share_features_extractor=False"),
         (dict(policy_kwargs=dict(lstm_kwargs=dict(dropout=0.1))), "lstm_kwargs"),
         (dict(policy_kwargs=dict(hidden_size=0)), "hidden_size must be an integer >= 1, got 0"),
     ],

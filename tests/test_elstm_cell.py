@@ -196,3 +196,12 @@ def test_two_groups_are_two_independent_cells():
         th.testing.assert_close(c[:, g * N : (g + 1) * N], c_g, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="groups"):
         ELSTMCell(D, 5, groups=2)
+
+
+@pytest.mark.parametrize(
+    "mask, match",
+    [(th.ones(1, D, dtype=th.bool), "shape"), (th.ones(2, D), "bool"), (th.tensor([[True] * D, [False] * D]), "without")],
+)
+def test_bad_input_mask_rejected(mask, match):
+    with pytest.raises(ValueError, match=match):
+        ELSTMCell(D, 2 * N, groups=2, input_mask=mask)

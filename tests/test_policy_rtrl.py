@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
 
 from sb3_rtrl.policies import RTRLActorCriticPolicy
 from sb3_rtrl.rtrl import initial_state
@@ -16,7 +18,12 @@ OPTIONS = [
     dict(net_arch=dict(pi=[4], vf=[6]), skip_connection=True, forget_bias=(0.0, 3.0), prev_action=True, prev_reward=True),
     # RecurrentPPO's default: the critic's own cell, trained by RTRL too
     dict(net_arch=dict(pi=[4], vf=[6]), skip_connection=True, shared_lstm=False, forget_bias=(0.0, 3.0)),
+    # RecurrentPPO's share_features_extractor=False: the critic's cell reads the critic's extractor
+    dict(
+        net_arch=dict(pi=[4], vf=[6]), skip_connection=True, share_features_extractor=False, prev_action=True, prev_reward=True
+    ),
 ]
+IDS = ["paper", "skip+mlp", "skip+mlp+spread+prev", "critic-cell", "critic-extractor"]
 
 
 def sequence(policy: RTRLActorCriticPolicy, steps: int, batch: int, generator: th.Generator) -> dict:
@@ -45,13 +52,14 @@ def loss_and_state(policy, data, rows, state, gradient):
     return (w[0] * values + w[1] * log_prob + w[2] * entropy).sum(), new_state
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=["paper", "skip+mlp", "skip+mlp+spread+prev", "critic-cell"])
+@pytest.mark.parametrize("options", OPTIONS, ids=IDS)
 def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
     th.manual_seed(0)
     policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3, hidden_size=5,
                                    **options).double()  # fmt: skip
     # SB3's preprocessing casts Box observations to float32; FlattenExtractor of a (3,) Box is the identity.
-    policy.extract_features = lambda obs, extractor=None: obs  # type: ignore[method-assign]
+    separate = not policy.share_features_extractor
+    policy.extract_features = lambda obs, extractor=None: (obs, obs) if separate else obs  # type: ignore[method-assign]
     generator = th.Generator().manual_seed(1)
     steps, batch = 30, 3
     data = sequence(policy, steps, batch, generator)
@@ -78,3 +86,49 @@ def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
         loss.backward()
     hh = names.index("cell.weight_hh")
     assert not np.allclose(policy.cell.weight_hh.grad.numpy(), truth[hh].numpy(), rtol=1e-6)
+
+
+class LinearExtractor(BaseFeaturesExtractor):
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 4):
+        super().__init__(observation_space, features_dim)
+        self.linear = nn.Linear(observation_space.shape[0], features_dim)
+
+    def forward(self, obs: th.Tensor) -> th.Tensor:
+        return self.linear(obs)
+
+
+@pytest.mark.parametrize("skip_connection", [True, False])
+def test_separate_extractors_feed_separate_cells(skip_connection):
+    """share_features_extractor=False: the actor's outputs depend on the actor's extractor only, the values on the critic's."""
+    th.manual_seed(0)
+    policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3, hidden_size=5,
+                                   features_extractor_class=LinearExtractor, share_features_extractor=False,
+                                   skip_connection=skip_connection, prev_reward=True)  # fmt: skip
+    assert policy.critic_cell and policy.pi_features_extractor is not policy.vf_features_extractor
+    assert policy.cell.input_size == 2 * 4 + 1 and policy.cell.hidden_size == 10
+    data = sequence(policy, 12, 2, th.Generator().manual_seed(2))
+    values, log_prob, entropy, _ = policy.evaluate_segment(
+        data["obs"], data["actions"], data["starts"], initial_state(policy.cell, 2), None, data["prev_rewards"],
+        backend="torch",
+    )  # fmt: skip
+    pi_params = list(policy.pi_features_extractor.parameters())
+    vf_params = list(policy.vf_features_extractor.parameters())
+    for output, reads, ignores in [
+        (log_prob.sum() + entropy.sum(), pi_params, vf_params),
+        (values.sum(), vf_params, pi_params),
+    ]:
+        grads = th.autograd.grad(output, reads + ignores, allow_unused=True, retain_graph=True)
+        assert all(g is not None and g.abs().sum() > 0 for g in grads[: len(reads)])
+        assert all(g is None or g.abs().sum() == 0 for g in grads[len(reads) :])
+    # Every trainable parameter is in the optimizer, both extractors included.
+    optimized = {id(p) for group in policy.optimizer.param_groups for p in group["params"]}
+    assert all(id(p) in optimized for p in policy.parameters())
+
+
+def test_separate_extractors_need_the_critic_cell():
+    box, discrete = spaces.Box(-1, 1, (3,)), spaces.Discrete(3)
+    with pytest.raises(ValueError, match="share_features_extractor=False with shared_lstm=True"):
+        RTRLActorCriticPolicy(box, discrete, lambda _: 1e-3, share_features_extractor=False, shared_lstm=True)
+    policy = RTRLActorCriticPolicy(box, discrete, lambda _: 1e-3, hidden_size=4, share_features_extractor=False,
+                                   enable_critic_lstm=True)  # fmt: skip
+    assert policy._get_constructor_parameters()["share_features_extractor"] is False

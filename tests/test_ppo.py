@@ -233,3 +233,26 @@ def test_safe_load_of_an_rtrl_ppo_model(tmp_path):
     loaded = load_model(tmp_path / "ppo.zip", trust_remote_code=False)
     assert type(loaded) is RTRLPPO
     assert loaded.clip_range(1.0) == 0.2 and loaded.n_epochs == 1
+
+
+def test_separate_features_extractors_train_save_and_load_safely(tmp_path):
+    """RecurrentPPO's share_features_extractor=False: the critic's extractor and cell are trained, saved and loaded."""
+    from sb3_rtrl.safe_load import load_model
+
+    kwargs = dict(SMALL, share_features_extractor=False)
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=2, policy_kwargs=kwargs, seed=0)
+    before = model.policy.cell.weight_ih.detach().clone()
+    model.learn(32)
+    moved = (model.policy.cell.weight_ih.detach() - before).abs()
+    # Both groups train, and neither weighs the other's features (one-hot observations of width 3 here).
+    n, width = model.policy.hidden_size, model.policy.features_dim
+    assert moved[:n, :width].sum() > 0 and moved[n : 2 * n, width : 2 * width].sum() > 0
+    assert moved[:n, width : 2 * width].sum() == 0 and moved[n : 2 * n, :width].sum() == 0
+    model.save(tmp_path / "ppo.zip")
+    loaded = load_model(tmp_path / "ppo.zip", trust_remote_code=False)
+    assert loaded.policy.share_features_extractor is False and loaded.policy.critic_cell
+    obs = recall_env(n_envs=1, seed=3).reset()
+    a, state = model.predict(obs, None, np.ones(1, bool), deterministic=True)
+    b, state_b = loaded.predict(obs, None, np.ones(1, bool), deterministic=True)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(state[0], state_b[0])

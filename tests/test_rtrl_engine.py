@@ -68,6 +68,32 @@ def test_segment_rtrl_equals_full_bptt_fp64(method, small_slice, monkeypatch):
         assert rel_err(g, r) <= 1e-10, f"{name}: relative error {rel_err(g, r):.3e}"
 
 
+@pytest.mark.parametrize("method", ["segment", "step"])
+def test_groups_with_input_mask_rtrl_equals_full_bptt_fp64(method):
+    """Two groups reading different inputs (an actor's and a critic's features): exact, and unread weights get zero."""
+    T, B = 200, 3
+    _, x, starts, readout = make_problem(T, B, seed=1)
+    mask = th.tensor([[True, True, False, True], [False, False, True, True]])
+    th.manual_seed(1)
+    cell = ELSTMCell(D, N, groups=2, input_mask=mask, forget_bias=(0.0, 3.0), dtype=th.float64)
+    with th.no_grad():
+        cell.out_gate.weight.normal_()  # nonzero everywhere: the masks must cut the unread part
+    h_ref, c_ref, g_ref = full_bptt(cell, x, starts, readout)
+    h, state, grads = run_segments(cell, x, starts, readout, random_cuts(T, np.random.default_rng(1)), method=method)
+    assert rel_err(h, h_ref) <= 1e-10
+    for (name, _), g, r in zip(cell.named_parameters(), grads, g_ref):
+        assert rel_err(g, r) <= 1e-10, f"{name}: relative error {rel_err(g, r):.3e}"
+    unread = ~mask[th.arange(N) // (N // 2)].repeat(2, 1)
+    assert grads[0][unread].abs().max() == 0 and grads[0][~unread].abs().min() > 0
+    # The unread inputs change nothing.
+    x2 = x.clone()
+    x2[..., 2] += 1.0
+    c0 = th.zeros(B, N, dtype=th.float64)
+    h1, h2 = cell(x, c0, starts)[0], cell(x2, c0, starts)[0]
+    th.testing.assert_close(h2[..., : N // 2], h1[..., : N // 2], rtol=0, atol=0)
+    assert not th.allclose(h2[..., N // 2 :], h1[..., N // 2 :])
+
+
 def test_truncation_really_loses_gradient():
     """The exactness test above can fail: truncated gradients differ from the full ones."""
     T, B = 200, 3

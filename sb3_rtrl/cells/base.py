@@ -93,3 +93,11 @@ class ElementwiseRecurrentCell(nn.Module):
     def rtrl_parameters(self) -> list[nn.Parameter]:
         """The parameters trained by RTRL, in ``rtrl_specs`` order."""
         return [getattr(self, spec.name) for spec in self.rtrl_specs]
+
+    def rtrl_tensors(self) -> list[th.Tensor]:
+        """
+        The RTRL parameters as the recurrence uses them, in ``rtrl_specs`` order: the parameters themselves,
+        or a function of them of the same shape (a masked weight). The gradient through the carried
+        sensitivities enters here, so that it passes the same function as the in-segment gradient.
+        """
+        return list(self.rtrl_parameters())

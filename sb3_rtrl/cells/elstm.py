@@ -33,6 +33,9 @@ class ELSTMCell(ElementwiseRecurrentCell):
         unit reads the cell state of its own group only, and a forget-bias spread is laid over each group. The
         recurrence is element-wise already, so two groups are exactly two cells on the same input (an actor's
         and a critic's), run and trained by RTRL as one
+    :param input_mask: ``(groups, input_size)`` bool, which inputs each group reads (its input projection and
+        output gate weigh the others by zero); None: every group reads every input. Two groups that read
+        different features are exactly two cells on their own inputs
     :param device: device of the parameters
     :param dtype: dtype of the parameters
     """
@@ -53,6 +56,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         forget_bias: float | tuple[float, float] = 0.0,
         input_init_std: float | None = None,
         groups: int = 1,
+        input_mask: th.Tensor | None = None,
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
     ) -> None:
@@ -72,11 +76,24 @@ class ELSTMCell(ElementwiseRecurrentCell):
         self.bias = nn.Parameter(th.empty(2 * hidden_size, **factory))
         self.out_gate = nn.Linear(input_size + hidden_size, hidden_size, **factory)
         self.groups = groups
-        if groups > 1:
-            # Which cell-state columns of the output gate each unit reads: its group's (block diagonal).
+        self.masked_input = input_mask is not None
+        if input_mask is not None:
+            if tuple(input_mask.shape) != (groups, input_size) or input_mask.dtype != th.bool:
+                raise ValueError(f"ELSTMCell: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
+                                 f"{input_mask.dtype} {tuple(input_mask.shape)}")  # fmt: skip
+            if not bool(input_mask.any(dim=1).all()):
+                raise ValueError("ELSTMCell: input_mask leaves a group without inputs")
+        if groups > 1 or input_mask is not None:
+            # Which columns of the output gate each unit reads: its group's inputs and its group's cell state
+            # (block diagonal).
             group = th.arange(hidden_size, device=device) // (hidden_size // groups)
             mask = th.ones(hidden_size, input_size + hidden_size, device=device, dtype=dtype)
             mask[:, input_size:] = (group[:, None] == group[None, :]).to(mask.dtype)
+            if input_mask is not None:
+                reads = input_mask.to(device=device)[group].to(mask.dtype)  # (N, D)
+                mask[:, :input_size] = reads
+                # [Z; F]: both projections of a unit read its group's inputs.
+                self.register_buffer("weight_ih_mask", reads.repeat(2, 1), persistent=False)
             self.register_buffer("out_gate_mask", mask, persistent=False)
         self.reset_parameters()
 
@@ -96,14 +113,22 @@ class ELSTMCell(ElementwiseRecurrentCell):
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
-                f"forget_bias={self.forget_bias}" + (f", groups={self.groups}" if self.groups > 1 else ""))  # fmt: skip
+                f"forget_bias={self.forget_bias}" + (f", groups={self.groups}" if self.groups > 1 else "")
+                + (", masked input" if self.masked_input else ""))  # fmt: skip
+
+    def input_weight(self) -> th.Tensor:
+        """``weight_ih`` as used: with an input mask, a unit's weights on its group's unread inputs are zero."""
+        return self.weight_ih * self.weight_ih_mask if self.masked_input else self.weight_ih
+
+    def rtrl_tensors(self) -> list[th.Tensor]:
+        return [self.input_weight(), self.weight_hh, self.bias]
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
     ) -> tuple[th.Tensor, th.Tensor, RTRLTerms | None]:
         not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
         # The input projections of all steps in one matrix product; the recurrence is element-wise only.
-        u = F.linear(x, self.weight_ih, self.bias)
+        u = F.linear(x, self.input_weight(), self.bias)
         if th.is_grad_enabled() or need_terms:
             c_all, a, jacobian, c_tilde = _ELSTMRecurrence.apply(u, self.weight_hh, c0, not_start)
         else:
@@ -122,8 +147,11 @@ class ELSTMCell(ElementwiseRecurrentCell):
         return th.sigmoid(F.linear(th.cat([x, c_all], dim=-1), self.out_gate_weight(), self.out_gate.bias)) * c_all
 
     def out_gate_weight(self) -> th.Tensor:
-        """The output gate's weight as used: with groups, a unit's weights on other groups' state are zero."""
-        return self.out_gate.weight * self.out_gate_mask if self.groups > 1 else self.out_gate.weight
+        """
+        The output gate's weight as used: with groups, a unit's weights on other groups' state (and, with an
+        input mask, on its group's unread inputs) are zero.
+        """
+        return self.out_gate.weight * self.out_gate_mask if self.groups > 1 or self.masked_input else self.out_gate.weight
 
     def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """
@@ -133,7 +161,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         n = self.hidden_size
         not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)
         w_z, w_f = self.weight_hh.split(n)
-        z_w, f_w = self.weight_ih.split(n)
+        z_w, f_w = self.input_weight().split(n)
         b_z, b_f = self.bias.split(n)
         c, cs = c0, []
         for t in range(x.shape[0]):

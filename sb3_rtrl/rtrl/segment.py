@@ -90,7 +90,7 @@ def _kinds(cell: ElementwiseRecurrentCell) -> tuple[SensitivityKind, ...]:
 
 def _inject(cell: ElementwiseRecurrentCell, state: RTRLState, ops: Any) -> th.Tensor:
     """``state.c`` behind the identity whose backward adds the gradient through the carried sensitivities."""
-    return _InjectSensitivities.apply(state.c, (_kinds(cell), state.sensitivities, ops), *cell.rtrl_parameters())
+    return _InjectSensitivities.apply(state.c, (_kinds(cell), state.sensitivities, ops), *cell.rtrl_tensors())
 
 
 def rtrl_segment(
