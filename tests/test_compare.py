@@ -124,3 +124,24 @@ def test_cli_compare_errors_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["compare", "--env", DELAYED_RECALL_ID, "--steps", "10", "--set", "policy_kwargs=dict(x=os.system)"])
     assert info.value.code == 2 and "allowlist" in capsys.readouterr().err
+
+
+def test_tuple_observations_are_flattened_for_every_learner():
+    """SB3 takes no Tuple observations: compare flattens them (one-hot) and leaves other spaces alone."""
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    from sb3_rtrl.compare.worker import flatten_tuple_observations
+
+    class TupleEnv(gym.Env):
+        observation_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(4)])
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            return (1, 2), {}
+
+    env = flatten_tuple_observations(TupleEnv())
+    assert isinstance(env.observation_space, spaces.Box) and env.observation_space.shape == (6,)
+    assert env.reset()[0].tolist() == [0, 1, 0, 0, 1, 0]
+    plain = gym.make("CartPole-v1")
+    assert flatten_tuple_observations(plain) is plain

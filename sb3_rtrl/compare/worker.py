@@ -11,6 +11,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
+from gymnasium.wrappers import FlattenObservation
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -97,7 +99,16 @@ def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4) -> VecEn
     from sb3_rtrl.train import check_env_id  # importing sb3_rtrl registers the built-in tasks
 
     check_env_id(env_id)
-    return make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=flatten_tuple_observations)
+
+
+def flatten_tuple_observations(env: gym.Env) -> gym.Env:
+    """
+    ``env`` with a Tuple observation space flattened to a Box (gymnasium's ``FlattenObservation``: one-hot for
+    discrete parts); other envs unchanged. SB3 takes no Tuple observations (POPGym's AutoencodeEasy has one), so
+    every learner gets them flattened alike.
+    """
+    return FlattenObservation(env) if isinstance(env.observation_space, spaces.Tuple) else env
 
 
 class _Evaluations(BaseCallback):
