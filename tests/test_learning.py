@@ -50,6 +50,7 @@ ZOO_SCORES = [
     ("rtrl_a2c", "sb3_rtrl/CartPoleNoVel-v1", 500_000, 400.0),
     ("rtrl_a2c", "sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # reward +1 / -1 at the query: 0.9 is 95% success
     ("rtrl_ppo", "sb3_rtrl/CartPoleNoVel-v1", 100_000, 450.0),
+    ("rtrl_ppo", "sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # the cue 40 steps back, n_steps 4
 ]
 
 
