@@ -453,12 +453,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         :param out: buffers for the new state (see :func:`sb3_rtrl.rtrl.rtrl_segment`)
         :return: values ``(T * B,)``, log-probabilities ``(T * B,)``, entropy or None, and the new state
         """
-        steps, n_envs = episode_starts.shape
-        x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+        x = self._sequence_inputs(obs, episode_starts, prev_actions, prev_rewards)
         h, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
                                     backend=backend, out=out)  # fmt: skip
-        dist, values = self._heads(h.reshape(steps * n_envs, -1), x.reshape(steps * n_envs, -1))
-        return values.flatten(), dist.log_prob(actions), dist.entropy(), new_state
+        return (*self._sequence_outputs(h, x, actions), new_state)
 
     def advance_state(
         self,
@@ -476,9 +474,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         The cell state and sensitivities at the end of a segment, without gradients (a PPO rollout's
         sensitivities at the start of each of its chunks). Arguments as :meth:`evaluate_segment`.
         """
-        steps, n_envs = episode_starts.shape
         with th.no_grad():
-            x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+            x = self._sequence_inputs(obs, episode_starts, prev_actions, prev_rewards)
             _, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
                                         backend=backend, out=out)  # fmt: skip
         return new_state
@@ -499,10 +496,26 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         :func:`sb3_rtrl.rtrl.rtrl_replay`): the gradient of :meth:`evaluate_segment` without advancing
         the sensitivities. Arguments as :meth:`evaluate_segment`.
         """
-        steps, n_envs = episode_starts.shape
-        x = self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+        x = self._sequence_inputs(obs, episode_starts, prev_actions, prev_rewards)
         h = rtrl_replay(self.cell, x, episode_starts, state, gradient=gradient, backend=backend)
-        dist, values = self._heads(h.reshape(steps * n_envs, -1), x.reshape(steps * n_envs, -1))
+        return self._sequence_outputs(h, x, actions)
+
+    def _sequence_inputs(
+        self,
+        obs: PyTorchObs,
+        episode_starts: th.Tensor,
+        prev_actions: th.Tensor | None,
+        prev_rewards: th.Tensor | None,
+    ) -> th.Tensor:
+        """The cell's inputs for a segment of flat time-major data, shaped ``(T, B, cell_input_size)``."""
+        steps, n_envs = episode_starts.shape
+        return self.cell_inputs(obs, prev_actions, prev_rewards).reshape(steps, n_envs, -1)
+
+    def _sequence_outputs(
+        self, h: th.Tensor, x: th.Tensor, actions: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        """Values, log-probabilities of ``actions`` and entropy, flat ``(T * B,)``, from the cell's ``(T, B, .)`` output."""
+        dist, values = self._heads(h.flatten(0, 1), x.flatten(0, 1))
         return values.flatten(), dist.log_prob(actions), dist.entropy()
 
     # ------------------------------------------------------------------ SB3's interface

@@ -181,9 +181,7 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         self.logger.record("train/value_loss", value_loss.item())
         self.logger.record("train/grad_norm", grad_norm)
         self._record_policy_std()
-        if self.gradient == "rtrl":
-            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
-        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
+        self._record_state_stats(cell_state_rms, sensitivity_rms)
 
     def learn(
         self: SelfRTRLA2C,

@@ -366,6 +366,12 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             )
         return cell_state_rms, sensitivity_rms
 
+    def _record_state_stats(self, cell_state_rms: float, sensitivity_rms: float) -> None:
+        """Log the RMS of the carried cell state and, with RTRL, of the sensitivities (from :meth:`_check_state_finite`)."""
+        if self.gradient == "rtrl":
+            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
+        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
+
     def _check_loss_finite(
         self, loss: th.Tensor, policy_loss: th.Tensor, value_loss: th.Tensor, entropy_loss: th.Tensor
     ) -> None:

@@ -314,9 +314,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         self.logger.record("train/clip_range", clip_range)
         if clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
-        if self.gradient == "rtrl":
-            self.logger.record("train/rtrl_sensitivity_rms", sensitivity_rms)
-        self.logger.record("train/rtrl_cell_state_rms", cell_state_rms)
+        self._record_state_stats(cell_state_rms, sensitivity_rms)
 
     def learn(
         self: SelfRTRLPPO,
