@@ -3,9 +3,9 @@ Time of one RTRL training update (forward + backward + sensitivity advance) on t
 
 Prints, measured side by side in one run: method="step" over method="segment", and gradient="rtrl"
 over gradient="tbptt", at the paper's DMLab shape (N=512, D=257, B=32) for M = 10, 50, 100, plus a
-breakdown of where the time of a segment-RTRL update goes.
+breakdown of where the time of a segment-RTRL update goes, for any registered cell (``--cell``).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_rtrl_update.py [--repeats 5] [--device cpu]
+    OMP_NUM_THREADS=1 python benchmarks/bench_rtrl_update.py [--repeats 5] [--device cpu] [--cell elstm]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch as th
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import interleaved_medians, setup_threads  # noqa: E402
 
-from sb3_rtrl.cells import ELSTMCell  # noqa: E402
+from sb3_rtrl.cells import CELLS  # noqa: E402
 from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops  # noqa: E402
 
 
@@ -33,14 +33,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--cell", default="elstm", choices=sorted(CELLS))
     args = parser.parse_args()
     setup_threads()
     dev = th.device(args.device)
     sync = th.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     th.manual_seed(0)
-    cell = ELSTMCell(args.input, args.hidden, device=dev)
+    cell = CELLS[args.cell].cls(args.input, args.hidden, device=dev)
     n, d, b = args.hidden, args.input, args.batch
-    print(f"device={dev} threads={th.get_num_threads()} N={n} D={d} B={b} float32 backend={args.backend}")
+    print(f"cell={args.cell} device={dev} threads={th.get_num_threads()} N={n} D={d} B={b} float32 backend={args.backend}")
     rows = []
     for m in args.steps:
         x = th.randn(m, b, d, device=dev)
@@ -80,7 +81,8 @@ def main() -> None:
     state = initial_state(cell, b)
     _, state = rtrl_segment(cell, x, starts, state)
     kinds = tuple(s.kind for s in cell.rtrl_specs)
-    g = th.randn(b, n, device=dev)
+    # The gradient at c(0) as the engine sees it: per complex unit for a complex state.
+    g = th.randn(b, n // 2, device=dev, dtype=th.complex64) if cell.complex_state else th.randn(b, n, device=dev)
     spare = initial_state(cell, b)
     parts: dict[str, list[float]] = {}
     for _ in range(args.repeats):

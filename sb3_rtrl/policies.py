@@ -1,4 +1,4 @@
-"""Actor-critic policies whose recurrent core is an eLSTM trained by exact RTRL."""
+"""Actor-critic policies whose recurrent core is an element-wise cell (eLSTM, RTU) trained by exact RTRL."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from stable_baselines3.common.torch_layers import (
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.cells import cell_entry, resolve_cell_kwargs
 from sb3_rtrl.common.arguments import check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.rtrl import RTRLState, rtrl_replay, rtrl_segment
@@ -112,7 +112,7 @@ def prev_action_dim(action_space: spaces.Space) -> int:
 
 class RTRLActorCriticPolicy(ActorCriticPolicy):
     """
-    Features extractor -> eLSTM cell -> MLP extractor (``net_arch``) -> action and value heads.
+    Features extractor -> recurrent cell (eLSTM by default) -> MLP extractor (``net_arch``) -> action and value heads.
 
     One cell is shared by actor and critic (as in the paper), or the critic has its own (``shared_lstm=False``,
     RecurrentPPO's default policy), which may read its own features extractor (``share_features_extractor=False``).
@@ -141,16 +141,21 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param optimizer_kwargs: its keyword arguments
     :param hidden_size: N, the size of the cell's state (256 in the paper for Atari and ProcGen)
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
-    :param forget_bias: added to the forget-gate bias at init. +3 (f = 0.95) lets a memory last tens of
-        steps from the start; with 0 (the paper's init, f = 0.5) it fades within a few steps and even
-        exact gradients vanish before long delays can be learned. A pair ``(low, high)`` spreads it evenly
-        over the units, fast ones that follow the input to slow ones that keep it; the default ``(0, 3)``
-        was the best measured on CartPoleNoVel (docs/benchmarks.md)
+    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"elstm"`` (default,
+        :class:`sb3_rtrl.cells.ELSTMCell`) or ``"rtu"`` (recurrent trace units, :class:`sb3_rtrl.cells.RTUCell`;
+        ``hidden_size`` reals are ``hidden_size // 2`` complex units)
+    :param cell_kwargs: keywords of the cell's own (e.g. ``dict(activation="relu", r_min=0.5)`` for the RTU),
+        over the cell's policy defaults
+    :param forget_bias: eLSTM only (None: ``(0, 3)``). Added to the forget-gate bias at init. +3 (f = 0.95) lets a
+        memory last tens of steps from the start; with 0 (the paper's init, f = 0.5) it fades within a few steps
+        and even exact gradients vanish before long delays can be learned. A pair ``(low, high)`` spreads it
+        evenly over the units, fast ones that follow the input to slow ones that keep it; ``(0, 3)`` was the best
+        measured on CartPoleNoVel (docs/benchmarks.md)
     :param skip_connection: the MLP and heads read the cell's input (features, previous action and reward)
         beside its output, so the current observation reaches them without passing through the memory
         (default; without it the eLSTM's slow state is all the heads see, and reactive control suffers)
-    :param init_std: standard deviation of the init of the cell's recurrent weights and biases. 0.5 (default)
-        gives the element-wise recurrence (``w_z * c``, ``w_f * c``) enough strength to hold a state; with the
+    :param init_std: eLSTM only (None: 0.5). Standard deviation of the init of the cell's recurrent weights and
+        biases. 0.5 gives the element-wise recurrence (``w_z * c``, ``w_f * c``) enough strength to hold a state; with the
         paper's 0.1 the eLSTM learned POPGym's RepeatFirstEasy and RepeatPreviousEasy far more slowly
     :param input_init_std: standard deviation of the init of the cell's input projection. None (default):
         ``1 / sqrt(input size)``, so that the input moves the gates by about one unit whatever its width
@@ -190,8 +195,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         hidden_size: int = 256,
         lstm_hidden_size: int | None = None,
-        forget_bias: float | tuple[float, float] = (0.0, 3.0),
-        init_std: float = 0.5,
+        cell: str = "elstm",
+        cell_kwargs: dict[str, Any] | None = None,
+        forget_bias: float | tuple[float, float] | None = None,
+        init_std: float | None = None,
         input_init_std: float | None = None,
         skip_connection: bool = True,
         prev_action: bool = False,
@@ -206,23 +213,31 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         check_observation_space(observation_space)
         if n_lstm_layers != 1:
             raise ValueError(
-                f"n_lstm_layers={n_lstm_layers}: exact RTRL here trains one eLSTM layer (stacked layers "
+                f"n_lstm_layers={n_lstm_layers}: exact RTRL here trains one cell layer (stacked layers "
                 "are fully recurrent again)"
             )
         if lstm_kwargs:
-            raise ValueError(f"lstm_kwargs are not supported by the eLSTM cell, got {sorted(lstm_kwargs)}")
+            raise ValueError(f"lstm_kwargs are not supported (the cells take cell_kwargs), got {sorted(lstm_kwargs)}")
         self.critic_cell = critic_has_own_cell(shared_lstm, enable_critic_lstm, share_features_extractor)
         check_extractor_fits(observation_space, features_extractor_class)
         name = "lstm_hidden_size" if lstm_hidden_size is not None else "hidden_size"
         self.hidden_size = check_int(name, lstm_hidden_size if lstm_hidden_size is not None else hidden_size, 1)
-        self.forget_bias: float | tuple[float, float]
+        self.forget_bias: float | tuple[float, float] | None = None
         if isinstance(forget_bias, (tuple, list)):
             if len(forget_bias) != 2:
                 raise ValueError(f"forget_bias must be a number or a pair (low, high), got {forget_bias!r}")
             self.forget_bias = (check_number("forget_bias", forget_bias[0]), check_number("forget_bias", forget_bias[1]))
-        else:
+        elif forget_bias is not None:
             self.forget_bias = check_number("forget_bias", forget_bias)
-        self.init_std = check_number("init_std", init_std, 0.0)
+        self.init_std = None if init_std is None else check_number("init_std", init_std, 0.0)
+        self.cell_name = cell
+        self.cell_kwargs = dict(cell_kwargs or {})
+        # The eLSTM's keywords are the policy's too (RecurrentPPO users set them there); they join cell_kwargs.
+        own = {k: v for k, v in (("forget_bias", self.forget_bias), ("init_std", self.init_std)) if v is not None}
+        clash = sorted(set(own) & set(self.cell_kwargs))
+        if clash:
+            raise ValueError(f"{clash} given both as policy keywords and in cell_kwargs")
+        resolved_cell_kwargs = resolve_cell_kwargs(cell, {**self.cell_kwargs, **own})
         self.input_init_std = None if input_init_std is None else check_number("input_init_std", input_init_std, 0.0)
         self.skip_connection = bool(skip_connection)
         # Known before SB3 builds the MLP, which reads the cell's input too with a skip connection.
@@ -250,7 +265,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             optimizer_kwargs=optimizer_kwargs,
         )
         input_std = self.read_size**-0.5 if self.input_init_std is None else self.input_init_std
-        # A critic cell is a second group of units of the same eLSTM: element-wise, the groups never interact.
+        # A critic cell is a second group of units of the same cell: element-wise, the groups never interact.
         groups = 2 if self.critic_cell else 1
         input_mask = None
         if not self.share_features_extractor:
@@ -259,9 +274,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             input_mask = th.ones(2, self.cell_input_size, dtype=th.bool)
             input_mask[0, self.features_dim : 2 * self.features_dim] = False
             input_mask[1, : self.features_dim] = False
-        self.cell = ELSTMCell(self.cell_input_size, groups * self.hidden_size, init_std=self.init_std,
-                              forget_bias=self.forget_bias, input_init_std=input_std, groups=groups,
-                              input_mask=input_mask)  # fmt: skip
+        self.cell = cell_entry(cell).cls(self.cell_input_size, groups * self.hidden_size, input_init_std=input_std,
+                                         groups=groups, input_mask=input_mask, **resolved_cell_kwargs)  # fmt: skip
         if features_extractor_weights is not None:
             self.load_features_extractor(features_extractor_weights)
         if freeze_features_extractor:
@@ -285,6 +299,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         data = super()._get_constructor_parameters()
         data.update(
             hidden_size=self.hidden_size,
+            cell=self.cell_name,
+            cell_kwargs=self.cell_kwargs,
             forget_bias=self.forget_bias,
             init_std=self.init_std,
             input_init_std=self.input_init_std,

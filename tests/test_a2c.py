@@ -68,11 +68,12 @@ def test_aliases_and_spaces_learn_and_predict(policy, env_fn, gradient):
         assert all(s.abs().max() == 0 for s in sens)
 
 
-def test_training_pass_replays_acting_exactly():
+@pytest.mark.parametrize("cell", ["elstm", "rtu"])
+def test_training_pass_replays_acting_exactly(cell):
     """Log-probabilities and values recomputed over the segment equal those recorded while acting."""
     env = recall_env(n_envs=3, delay=3)
-    model = RTRLA2C("MlpLstmPolicy", env, n_steps=7, policy_kwargs=dict(hidden_size=8, prev_action=True, prev_reward=True),
-                    seed=1)  # fmt: skip
+    model = RTRLA2C("MlpLstmPolicy", env, n_steps=7, seed=1,
+                    policy_kwargs=dict(hidden_size=8, prev_action=True, prev_reward=True, cell=cell))  # fmt: skip
     model.learn(3 * 7 * 3)  # a few updates, so sensitivities and weights are non-trivial
     model._setup_learn(0, reset_num_timesteps=False)
     from stable_baselines3.common.callbacks import CallbackList
@@ -126,14 +127,17 @@ def rollout_actions(model, env, steps=15, seed=0):
     return np.array(actions)
 
 
-def test_save_load_round_trip_and_resume(tmp_path):
+@pytest.mark.parametrize("cell_kwargs", [dict(forget_bias=2.0), dict(cell="rtu", cell_kwargs=dict(activation="relu"))],
+                         ids=["elstm", "rtu"])  # fmt: skip
+def test_save_load_round_trip_and_resume(tmp_path, cell_kwargs):
     env = recall_env()
-    model = RTRLA2C("MlpLstmPolicy", env, n_steps=4, policy_kwargs=dict(hidden_size=16, forget_bias=2.0), seed=0)
+    model = RTRLA2C("MlpLstmPolicy", env, n_steps=4, policy_kwargs=dict(hidden_size=16, **cell_kwargs), seed=0)
     model.learn(200)
     before = rollout_actions(model, recall_env())
     model.save(tmp_path / "model.zip")
     loaded = RTRLA2C.load(tmp_path / "model.zip", env=recall_env(n_envs=3))
-    assert loaded.policy.cell.forget_bias == 2.0
+    # The cell and its keywords come back (forget_bias 2.0, the RTU's ReLU).
+    assert repr(loaded.policy.cell) == repr(model.policy.cell)
     np.testing.assert_array_equal(rollout_actions(loaded, recall_env()), before)
     for p, q in zip(model.policy.parameters(), loaded.policy.parameters()):
         assert th.equal(p, q)

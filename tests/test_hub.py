@@ -69,10 +69,11 @@ def greedy_actions(model):
     return np.array(out)
 
 
-def test_package_to_hub_layout_card_and_round_trip(fake_hub):
+@pytest.mark.parametrize("cell", ["elstm", "rtu"])
+def test_package_to_hub_layout_card_and_round_trip(fake_hub, cell):
     from sb3_rtrl.hub import load_from_hub, package_to_hub
 
-    model = trained_model()
+    model = trained_model(cell=cell)
     eval_env = make_vec_env(DELAYED_RECALL_ID, n_envs=1, seed=1, env_kwargs=dict(delay=4))
     url = package_to_hub(model, "user/rtrl-recall", DELAYED_RECALL_ID, eval_env, model_name="rtrl-recall",
                          n_eval_episodes=4)  # fmt: skip
@@ -89,6 +90,7 @@ def test_package_to_hub_layout_card_and_round_trip(fake_hub):
     assert "load_from_hub" in card.text
     assert not (repo / "replay.mp4").exists()  # no video writer here: skipped, not a crash
     loaded = load_from_hub("user/rtrl-recall", "rtrl-recall.zip")
+    assert loaded.policy.cell_name == cell
     np.testing.assert_array_equal(greedy_actions(loaded), greedy_actions(model))
 
 

@@ -13,7 +13,7 @@ import torch as th
 
 import sb3_rtrl
 from sb3_rtrl import kernels
-from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.cells import CELLS
 from sb3_rtrl.rtrl import backend as backends
 from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops
 
@@ -123,10 +123,12 @@ def test_kernels_equal_torch(size, dtype, tol):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", ["segment", "step"])
-def test_exactness_with_cupy_backend(method):
+@pytest.mark.parametrize("cell_name", sorted(CELLS))
+def test_exactness_with_cupy_backend(method, cell_name):
+    """Every cell on the GPU with the CUDA backend (the RTU's complex sensitivities take torch's complex ops)."""
     th.manual_seed(0)
     T, B, D, N = 300, 3, 4, 6
-    cell = ELSTMCell(D, N, forget_bias=1.0, dtype=th.float64, device="cuda")
+    cell = CELLS[cell_name].cls(D, N, dtype=th.float64, device="cuda")
     x = th.randn(T, B, D, dtype=th.float64, device="cuda")
     starts = th.rand(T, B, device="cuda") < 0.02
     readout = th.randn(T, B, N, dtype=th.float64, device="cuda")

@@ -22,8 +22,18 @@ OPTIONS = [
     dict(
         net_arch=dict(pi=[4], vf=[6]), skip_connection=True, share_features_extractor=False, prev_action=True, prev_reward=True
     ),
+    # The RTU cell (an even hidden size: pairs of reals), with the default network and with separate extractors.
+    dict(cell="rtu", hidden_size=6, net_arch=[6, 5], skip_connection=True, prev_action=True, prev_reward=True),
+    dict(
+        cell="rtu",
+        hidden_size=6,
+        cell_kwargs=dict(activation="relu", r_min=0.5),
+        net_arch=dict(pi=[4], vf=[6]),
+        skip_connection=True,
+        share_features_extractor=False,
+    ),
 ]
-IDS = ["paper", "skip+mlp", "skip+mlp+spread+prev", "critic-cell", "critic-extractor"]
+IDS = ["paper", "skip+mlp", "skip+mlp+spread+prev", "critic-cell", "critic-extractor", "rtu", "rtu-relu-critic-extractor"]
 
 
 def sequence(policy: RTRLActorCriticPolicy, steps: int, batch: int, generator: th.Generator) -> dict:
@@ -55,8 +65,8 @@ def loss_and_state(policy, data, rows, state, gradient):
 @pytest.mark.parametrize("options", OPTIONS, ids=IDS)
 def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
     th.manual_seed(0)
-    policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3, hidden_size=5,
-                                   **options).double()  # fmt: skip
+    policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3,
+                                   **{"hidden_size": 5, **options}).double()  # fmt: skip
     # SB3's preprocessing casts Box observations to float32; FlattenExtractor of a (3,) Box is the identity.
     separate = not policy.share_features_extractor
     policy.extract_features = lambda obs, extractor=None: (obs, obs) if separate else obs  # type: ignore[method-assign]
@@ -84,8 +94,9 @@ def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
     for a, b in [(0, 7), (7, 8), (8, 21), (21, 30)]:
         loss, state = loss_and_state(policy, data, slice(a, b), state, "tbptt")
         loss.backward()
-    hh = names.index("cell.weight_hh")
-    assert not np.allclose(policy.cell.weight_hh.grad.numpy(), truth[hh].numpy(), rtol=1e-6)
+    recurrent = [names.index(f"cell.{spec.name}") for spec in policy.cell.rtrl_specs]
+    got = th.cat([policy.cell.get_parameter(names[i][len("cell.") :]).grad.flatten() for i in recurrent])
+    assert not np.allclose(got.numpy(), th.cat([truth[i].flatten() for i in recurrent]).numpy(), rtol=1e-6)
 
 
 class LinearExtractor(BaseFeaturesExtractor):

@@ -32,8 +32,13 @@ def ppo_loss(model, out, clip_range=0.2):
     return policy_loss - model.ent_coef * out["entropy"].mean() + model.vf_coef * value_loss
 
 
+# Per registered cell, the cell's keywords for the exactness test (the RTU's state is pairs of reals).
+CELL_OPTIONS = {"elstm": dict(forget_bias=(1.0, 3.0)), "rtu": dict(cell="rtu", hidden_size=6, cell_kwargs=dict(r_min=0.5))}
+
+
+@pytest.mark.parametrize("cell", sorted(CELL_OPTIONS))
 @pytest.mark.parametrize("batch_size", [3, 5, 14], ids=["chunks-3-3-1", "chunks-5-2", "whole-rollout"])
-def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_size):
+def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_size, cell):
     """
     With the weights held (learning rate 0), each minibatch's gradient is the gradient of the same loss by
     autograd through the whole history of its sequences since the first step: across the previous rollout,
@@ -45,7 +50,7 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
         model = RTRLPPO(
             "MlpLstmPolicy", recall_env(n_envs=2, delay=2), n_steps=7, batch_size=batch_size, n_epochs=2,
             learning_rate=0.0, max_grad_norm=math.inf, ent_coef=0.01, seed=3,
-            policy_kwargs=dict(hidden_size=5, net_arch=[6], prev_action=True, prev_reward=True, forget_bias=(1.0, 3.0)),
+            policy_kwargs=dict(dict(hidden_size=5, net_arch=[6], prev_action=True, prev_reward=True), **CELL_OPTIONS[cell]),
         )  # fmt: skip
         policy = model.policy
         policy.extract_features = lambda obs, features_extractor=None: obs.to(th.float64)  # type: ignore[method-assign]
@@ -224,15 +229,20 @@ def test_recurrent_ppo_script_runs_with_the_class_changed(tmp_path):
         assert key in loaded.logger.name_to_value
 
 
-def test_safe_load_of_an_rtrl_ppo_model(tmp_path):
+@pytest.mark.parametrize("cell", ["elstm", "rtu"])
+def test_safe_load_of_an_rtrl_ppo_model(tmp_path, cell):
     from sb3_rtrl.safe_load import load_model
 
-    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=1, policy_kwargs=SMALL, seed=0)
+    kwargs = dict(SMALL, cell=cell, cell_kwargs=dict(activation="relu") if cell == "rtu" else None)
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=1, policy_kwargs=kwargs, seed=0)
     model.learn(16)
     model.save(tmp_path / "ppo.zip")
     loaded = load_model(tmp_path / "ppo.zip", trust_remote_code=False)
     assert type(loaded) is RTRLPPO
     assert loaded.clip_range(1.0) == 0.2 and loaded.n_epochs == 1
+    assert loaded.policy.cell_name == cell and repr(loaded.policy.cell) == repr(model.policy.cell)
+    for p, q in zip(model.policy.parameters(), loaded.policy.parameters()):
+        assert th.equal(p, q)
 
 
 def test_separate_features_extractors_train_save_and_load_safely(tmp_path):

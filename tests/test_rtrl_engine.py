@@ -1,22 +1,43 @@
-"""Exactness of segment RTRL against autograd BPTT in float64, segment vs step, TBPTT, stability, errors."""
+"""
+The engine's conformance suite, run for every registered cell: exactness of segment RTRL against autograd BPTT
+in float64, segment vs step, TBPTT, stability, errors.
+"""
 
 import numpy as np
 import pytest
 import torch as th
 
-from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.cells import CELLS
 from sb3_rtrl.rtrl import RTRLState, initial_state, rtrl_segment
 
-D, N = 4, 6
+D, N = 4, 8
+# Per cell, keywords that give some slow units (a memory the truncation can cut); a new cell runs with its defaults.
+LONG_MEMORY = {"elstm": dict(forget_bias=3.0), "rtu": dict(r_min=0.9)}
+MEDIUM_MEMORY = {"elstm": dict(forget_bias=1.0), "rtu": dict(r_min=0.5)}
+
+
+# Variants of a registered cell that the suite runs too: the non-linear RTU (ReLU on the output).
+VARIANTS = {"rtu-relu": ("rtu", dict(activation="relu"))}
+
+
+@pytest.fixture(params=sorted(CELLS) + sorted(VARIANTS))
+def cell_name(request) -> str:
+    return request.param
+
+
+def make_cell(name: str, dtype=th.float32, memory: dict | None = None, **kwargs):
+    registered, variant = VARIANTS.get(name, (name, {}))
+    kw = {**variant, **(memory or {}).get(registered, {}), **kwargs}
+    return CELLS[registered].cls(D, N, dtype=dtype, **kw)
 
 
 def rel_err(a: th.Tensor, b: th.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-300))
 
 
-def make_problem(T: int, B: int, seed: int, dtype=th.float64, forget_bias: float = 1.0):
+def make_problem(name: str, T: int, B: int, seed: int, dtype=th.float64, memory: dict = MEDIUM_MEMORY):
     th.manual_seed(seed)
-    cell = ELSTMCell(D, N, forget_bias=forget_bias, dtype=dtype)
+    cell = make_cell(name, dtype, memory)
     x = th.randn(T, B, D, dtype=dtype)
     starts = th.rand(T, B) < 0.02
     readout = th.randn(T, B, N, dtype=dtype)
@@ -51,11 +72,11 @@ def run_segments(cell, x, starts, readout, cuts, **kwargs):
 
 @pytest.mark.parametrize("method", ["segment", "step"])
 @pytest.mark.parametrize("small_slice", [None, 0], ids=["inject-multiply-sum", "inject-loop"])
-def test_segment_rtrl_equals_full_bptt_fp64(method, small_slice, monkeypatch):
+def test_segment_rtrl_equals_full_bptt_fp64(cell_name, method, small_slice, monkeypatch):
     if small_slice is not None:  # the injection's path for large sensitivities
         monkeypatch.setattr("sb3_rtrl.rtrl.torch_ops._SMALL_SLICE", small_slice)
     T, B = 520, 3
-    cell, x, starts, readout = make_problem(T, B, seed=0)
+    cell, x, starts, readout = make_problem(cell_name, T, B, seed=0)
     assert starts.any(), "the test must include episode resets"
     h_ref, c_ref, g_ref = full_bptt(cell, x, starts, readout)
     cuts = random_cuts(T, np.random.default_rng(0))
@@ -69,22 +90,28 @@ def test_segment_rtrl_equals_full_bptt_fp64(method, small_slice, monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["segment", "step"])
-def test_groups_with_input_mask_rtrl_equals_full_bptt_fp64(method):
+def test_groups_with_input_mask_rtrl_equals_full_bptt_fp64(cell_name, method):
     """Two groups reading different inputs (an actor's and a critic's features): exact, and unread weights get zero."""
     T, B = 200, 3
-    _, x, starts, readout = make_problem(T, B, seed=1)
+    _, x, starts, readout = make_problem(cell_name, T, B, seed=1)
     mask = th.tensor([[True, True, False, True], [False, False, True, True]])
     th.manual_seed(1)
-    cell = ELSTMCell(D, N, groups=2, input_mask=mask, forget_bias=(0.0, 3.0), dtype=th.float64)
+    cell = make_cell(cell_name, th.float64, MEDIUM_MEMORY, groups=2, input_mask=mask)
     with th.no_grad():
-        cell.out_gate.weight.normal_()  # nonzero everywhere: the masks must cut the unread part
+        for name, p in cell.named_parameters():
+            if name.startswith("out_gate"):
+                p.normal_()  # nonzero everywhere: the masks must cut the unread part
     h_ref, c_ref, g_ref = full_bptt(cell, x, starts, readout)
     h, state, grads = run_segments(cell, x, starts, readout, random_cuts(T, np.random.default_rng(1)), method=method)
     assert rel_err(h, h_ref) <= 1e-10
     for (name, _), g, r in zip(cell.named_parameters(), grads, g_ref):
         assert rel_err(g, r) <= 1e-10, f"{name}: relative error {rel_err(g, r):.3e}"
-    unread = ~mask[th.arange(N) // (N // 2)].repeat(2, 1)
-    assert grads[0][unread].abs().max() == 0 and grads[0][~unread].abs().min() > 0
+    # The input weight's gradient is zero exactly where the weight as used is masked to zero (a complex weight is
+    # stored as real pairs).
+    used = cell.rtrl_tensors()[0].detach()
+    read = (th.view_as_real(used) if used.is_complex() else used) != 0
+    assert read.shape == grads[0].shape and int((~read).sum()) > 0
+    assert grads[0][~read].abs().max() == 0 and grads[0][read].abs().min() > 0
     # The unread inputs change nothing.
     x2 = x.clone()
     x2[..., 2] += 1.0
@@ -94,19 +121,19 @@ def test_groups_with_input_mask_rtrl_equals_full_bptt_fp64(method):
     assert not th.allclose(h2[..., N // 2 :], h1[..., N // 2 :])
 
 
-def test_truncation_really_loses_gradient():
+def test_truncation_really_loses_gradient(cell_name):
     """The exactness test above can fail: truncated gradients differ from the full ones."""
     T, B = 200, 3
-    cell, x, starts, readout = make_problem(T, B, seed=1, forget_bias=3.0)
+    cell, x, starts, readout = make_problem(cell_name, T, B, seed=1, memory=LONG_MEMORY)
     _, _, g_ref = full_bptt(cell, x, starts, readout)
     _, _, grads = run_segments(cell, x, starts, readout, list(range(0, T + 1, 10)), gradient="tbptt")
     assert rel_err(grads[0], g_ref[0]) > 1e-3
 
 
 @pytest.mark.parametrize("dtype, tol", [(th.float64, 1e-12), (th.float32, 1e-4)])
-def test_segment_and_step_agree(dtype, tol):
+def test_segment_and_step_agree(cell_name, dtype, tol):
     T, B = 120, 4
-    cell, x, starts, readout = make_problem(T, B, seed=2, dtype=dtype)
+    cell, x, starts, readout = make_problem(cell_name, T, B, seed=2, dtype=dtype)
     cuts = [0, 1, 40, 41, 90, T]
     h1, s1, g1 = run_segments(cell, x, starts, readout, cuts, method="segment")
     h2, s2, g2 = run_segments(cell, x, starts, readout, cuts, method="step")
@@ -119,9 +146,9 @@ def test_segment_and_step_agree(dtype, tol):
         assert rel_err(a, b) <= tol
 
 
-def test_tbptt_equals_autograd_on_each_segment():
+def test_tbptt_equals_autograd_on_each_segment(cell_name):
     T, B = 90, 3
-    cell, x, starts, readout = make_problem(T, B, seed=3)
+    cell, x, starts, readout = make_problem(cell_name, T, B, seed=3)
     cuts = [0, 30, 31, 60, T]
     _, state, grads = run_segments(cell, x, starts, readout, cuts, gradient="tbptt")
     for s in state.sensitivities:
@@ -135,9 +162,9 @@ def test_tbptt_equals_autograd_on_each_segment():
         assert rel_err(g, p.grad) <= 1e-12
 
 
-def test_input_gets_truncated_gradient():
+def test_input_gets_truncated_gradient(cell_name):
     T, B = 20, 2
-    cell, x, starts, readout = make_problem(T, B, seed=4)
+    cell, x, starts, readout = make_problem(cell_name, T, B, seed=4)
     state = initial_state(cell, B)
     xs = x.clone().requires_grad_(True)
     h, _ = rtrl_segment(cell, xs, starts, state)
@@ -148,8 +175,8 @@ def test_input_gets_truncated_gradient():
     th.testing.assert_close(xs.grad, x2.grad, rtol=1e-12, atol=1e-14)
 
 
-def test_new_state_is_detached_and_input_state_untouched():
-    cell, x, starts, _ = make_problem(30, 2, seed=5)
+def test_new_state_is_detached_and_input_state_untouched(cell_name):
+    cell, x, starts, _ = make_problem(cell_name, 30, 2, seed=5)
     state = initial_state(cell, 2)
     _, s1 = rtrl_segment(cell, x[:10], starts[:10], state)
     before = [s.clone() for s in s1.sensitivities]
@@ -161,8 +188,8 @@ def test_new_state_is_detached_and_input_state_untouched():
 
 
 @pytest.mark.parametrize("method", ["segment", "step"])
-def test_out_buffers_receive_the_same_state(method):
-    cell, x, starts, _ = make_problem(40, 2, seed=7)
+def test_out_buffers_receive_the_same_state(cell_name, method):
+    cell, x, starts, _ = make_problem(cell_name, 40, 2, seed=7)
     _, s1 = rtrl_segment(cell, x[:20], starts[:20], initial_state(cell, 2))
     _, expected = rtrl_segment(cell, x[20:], starts[20:], s1, method=method)
     spare = initial_state(cell, 2)
@@ -175,34 +202,38 @@ def test_out_buffers_receive_the_same_state(method):
         rtrl_segment(cell, x[20:], starts[20:], s1, out=s1)
 
 
-def test_float32_sensitivities_stay_finite_over_100k_steps():
+def test_float32_sensitivities_stay_finite_over_100k_steps(cell_name):
     th.manual_seed(6)
-    cell = ELSTMCell(8, 16)  # default init, float32
+    cell = make_cell(cell_name)  # default init, float32
     B, M, T_total = 2, 1000, 100_000
     state = initial_state(cell, B)
     starts = th.zeros(M, B, dtype=th.bool)
     with th.no_grad():
         for _ in range(T_total // M):
-            _, state = rtrl_segment(cell, th.randn(M, B, 8), starts, state)
+            _, state = rtrl_segment(cell, th.randn(M, B, D), starts, state)
     for s in state.sensitivities:
         assert th.isfinite(s).all()
         assert s.abs().max() > 0
     assert th.isfinite(state.c).all()
 
 
-def test_initial_state_matches_cell():
-    cell = ELSTMCell(3, 5, dtype=th.float64)
+def test_initial_state_matches_cell(cell_name):
+    cell = make_cell(cell_name, th.float64)
     state = initial_state(cell, 4)
-    assert state.c.shape == (4, 5) and state.c.dtype == th.float64
-    assert [tuple(s.shape) for s in state.sensitivities] == [(4, 10, 3), (4, 10), (4, 10)]
+    assert state.c.shape == (4, N) and state.c.dtype == th.float64
+    # One sensitivity per RTRL tensor, of its shape and dtype (complex for a complex state).
+    tensors = cell.rtrl_tensors()
+    assert [tuple(s.shape) for s in state.sensitivities] == [(4, *t.shape) for t in tensors]
+    assert all(s.dtype == (th.complex128 if cell.complex_state else th.float64) for s in state.sensitivities)
     assert all(s.abs().sum() == 0 for s in state.sensitivities)
     with pytest.raises(ValueError, match="batch_size"):
         initial_state(cell, 0)
 
 
 class TestBadInputs:
-    def setup_method(self):
-        self.cell = ELSTMCell(D, N)
+    @pytest.fixture(autouse=True)
+    def setup(self, cell_name):
+        self.cell = make_cell(cell_name)
         self.x = th.randn(5, 2, D)
         self.starts = th.zeros(5, 2, dtype=th.bool)
         self.state = initial_state(self.cell, 2)
@@ -237,16 +268,16 @@ class TestBadInputs:
             self.call(episode_starts=th.zeros(4, 2, dtype=th.bool))
 
     def test_state_batch(self):
-        with pytest.raises(ValueError, match=r"state.c must have shape \(5, 2, 6\)|state.c must have shape \(2, 6\)"):
+        with pytest.raises(ValueError, match=r"state.c must have shape \(2, 8\)"):
             self.call(state=initial_state(self.cell, 3))
 
     def test_state_sensitivity_shape(self):
         bad = RTRLState(self.state.c, (self.state.sensitivities[0][:, :, :2], *self.state.sensitivities[1:]))
-        with pytest.raises(ValueError, match=r"state.sensitivities\[weight_ih\] must have shape"):
+        with pytest.raises(ValueError, match=rf"state.sensitivities\[{self.cell.rtrl_specs[0].name}\] must have shape"):
             self.call(state=bad)
 
     def test_state_sensitivity_count(self):
-        with pytest.raises(ValueError, match="must hold 3 tensors"):
+        with pytest.raises(ValueError, match=f"must hold {len(self.cell.rtrl_specs)} tensors"):
             self.call(state=RTRLState(self.state.c, self.state.sensitivities[:2]))
 
     def test_state_type(self):

@@ -1,6 +1,23 @@
-"""Element-wise recurrent cells and the interface the RTRL engine reads from them."""
+"""Element-wise recurrent cells, the interface the RTRL engine reads from them, and their registry."""
 
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
 from sb3_rtrl.cells.elstm import ELSTMCell
+from sb3_rtrl.cells.registry import CELLS, cell_entry, register_cell, resolve_cell_kwargs
+from sb3_rtrl.cells.rtu import RTUCell
 
-__all__ = ["ELSTMCell", "ElementwiseRecurrentCell", "RTRLTerms", "SensitivitySpec"]
+# The policies' defaults for the eLSTM: forget gates spread from 0.5 to 0.95 and a recurrent init strong enough to
+# hold a state (the paper's own init, 0.0 and 0.1, is sb3_rtrl.policies.PAPER_NETWORK).
+register_cell("elstm", ELSTMCell, policy_defaults=dict(forget_bias=(0.0, 3.0), init_std=0.5))
+register_cell("rtu", RTUCell)
+
+__all__ = [
+    "CELLS",
+    "ELSTMCell",
+    "ElementwiseRecurrentCell",
+    "RTRLTerms",
+    "RTUCell",
+    "SensitivitySpec",
+    "cell_entry",
+    "register_cell",
+    "resolve_cell_kwargs",
+]

@@ -10,6 +10,12 @@ dimension in front, and it follows the recursion
 with ``Jh`` the (masked) diagonal Jacobian tiled K times along the first parameter dimension and the
 immediate term either ``a(t) (outer) v(t)`` (``"outer"``, for a ``(K*N, D)`` matrix) or
 ``a(t) * v(t)`` (``"diag"``, for a ``(K*N,)`` vector). The engine needs nothing else from a cell.
+
+A cell with ``complex_state = True`` (the RTU) is element-wise in complex numbers: its real state of size
+2N holds N complex units as adjacent (real, imaginary) pairs, whose step Jacobian is a rotation-scaling, one
+complex number per unit. The same recursion then holds with complex Jacobians, immediate terms and
+sensitivities (``dc / dparam`` with ``c = c1 + i c2``). A complex RTRL tensor ``W = W1 + i W2`` on which
+``c`` depends holomorphically needs one sensitivity, since ``dc / dW2 = i dc / dW1``.
 """
 
 from __future__ import annotations
@@ -57,12 +63,18 @@ class ElementwiseRecurrentCell(nn.Module):
     """
     Base class of element-wise recurrent cells usable with :func:`sb3_rtrl.rtrl.rtrl_segment`.
 
-    Subclasses set ``input_size``, ``hidden_size``, ``rtrl_specs`` and implement :meth:`scan`.
+    Subclasses set ``input_size``, ``hidden_size`` (the size of the real state ``c`` and of the output ``h``),
+    ``rtrl_specs`` and implement :meth:`scan`. All cells share the constructor keywords ``input_size``,
+    ``hidden_size``, ``input_init_std``, ``groups``, ``input_mask``, ``device`` and ``dtype`` (see
+    :class:`sb3_rtrl.cells.ELSTMCell`), so that the policies can build any registered cell.
     """
 
     input_size: int
     hidden_size: int
     rtrl_specs: tuple[SensitivitySpec, ...]
+    #: the state is N complex units stored as 2N reals, (real, imaginary) adjacent; Jacobians, immediate
+    #: terms and sensitivities are complex
+    complex_state: bool = False
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
@@ -75,6 +87,13 @@ class ElementwiseRecurrentCell(nn.Module):
         :param episode_starts: ``(T, B)`` bool; ``True`` zeroes the state before that step
         :param need_terms: also return the detached per-step quantities RTRL needs
         :return: ``h`` of shape ``(T, B, N)``, the last state ``(B, N)``, and the terms or ``None``
+        """
+        raise NotImplementedError
+
+    def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The cell's equations step by step with plain autograd ops, written independently of :meth:`scan`: the
+        ground truth that the tests compare the fast recurrence and RTRL against. Same result as :meth:`forward`.
         """
         raise NotImplementedError
 
@@ -94,10 +113,22 @@ class ElementwiseRecurrentCell(nn.Module):
         """The parameters trained by RTRL, in ``rtrl_specs`` order."""
         return [getattr(self, spec.name) for spec in self.rtrl_specs]
 
+    def sensitivity_dtype(self) -> th.dtype:
+        """The dtype of the sensitivities: the parameters', complex for a complex state."""
+        dtype = self.rtrl_parameters()[0].dtype
+        if not self.complex_state:
+            return dtype
+        return th.complex128 if dtype == th.float64 else th.complex64
+
+    def sensitivity_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each RTRL tensor (:meth:`rtrl_tensors`), in ``rtrl_specs`` order, without computing it."""
+        return [tuple(p.shape) for p in self.rtrl_parameters()]
+
     def rtrl_tensors(self) -> list[th.Tensor]:
         """
         The RTRL parameters as the recurrence uses them, in ``rtrl_specs`` order: the parameters themselves,
-        or a function of them of the same shape (a masked weight). The gradient through the carried
-        sensitivities enters here, so that it passes the same function as the in-segment gradient.
+        or a function of them (a masked weight; a complex weight viewed from a real parameter). The gradient
+        through the carried sensitivities enters here, so that it passes the same function as the in-segment
+        gradient.
         """
         return list(self.rtrl_parameters())

@@ -28,11 +28,18 @@ class _InjectSensitivities(th.autograd.Function):
     def forward(ctx: Any, c0: th.Tensor, carried: tuple, *params: th.Tensor) -> th.Tensor:
         kinds, sensitivities, ops = carried
         ctx.kinds, ctx.sensitivities, ctx.ops = kinds, sensitivities, ops
+        ctx.complex_params = [p.is_complex() for p in params]
         return c0.clone()
 
     @staticmethod
     def backward(ctx: Any, grad_c0: th.Tensor) -> tuple:
-        grads = ctx.ops.inject(ctx.kinds, ctx.sensitivities, grad_c0.contiguous())
+        grad = grad_c0.contiguous()
+        if ctx.sensitivities[0].is_complex():
+            # The real state holds (real, imaginary) pairs; autograd's gradient of a complex c is dL/dRe + i dL/dIm.
+            grad = th.view_as_complex(grad.view(grad.shape[0], -1, 2))
+        grads = ctx.ops.inject(ctx.kinds, ctx.sensitivities, grad)
+        # For a real parameter the complex sum is dL/dp + i (nothing): its real part.
+        grads = [g.real if g.is_complex() and not is_complex else g for g, is_complex in zip(grads, ctx.complex_params)]
         grads = [g if needed else None for g, needed in zip(grads, ctx.needs_input_grad[2:])]
         return (grad_c0 if ctx.needs_input_grad[0] else None, None, *grads)
 
@@ -52,8 +59,8 @@ def validate_segment_inputs(cell: ElementwiseRecurrentCell, x: th.Tensor, episod
     """Raise ValueError naming the first input whose type, shape, dtype or device does not fit the cell."""
     if not isinstance(cell, ElementwiseRecurrentCell):
         raise ValueError(f"cell must be an ElementwiseRecurrentCell, got {type(cell).__name__}")
-    params = cell.rtrl_parameters()
-    dtype, device = params[0].dtype, params[0].device
+    ref = cell.rtrl_parameters()[0]
+    dtype, device = ref.dtype, ref.device
     if not isinstance(x, th.Tensor) or x.dim() != 3:
         got = tuple(x.shape) if isinstance(x, th.Tensor) else type(x).__name__
         raise ValueError(f"x must be a (T, B, D) tensor, got {got}")
@@ -68,10 +75,12 @@ def validate_segment_inputs(cell: ElementwiseRecurrentCell, x: th.Tensor, episod
     if not isinstance(state, RTRLState):
         raise ValueError(f"state must be an RTRLState, got {type(state).__name__}")
     _check_tensor("state.c", state.c, (b, cell.hidden_size), dtype, device)
-    if len(state.sensitivities) != len(params):
-        raise ValueError(f"state.sensitivities must hold {len(params)} tensors, got {len(state.sensitivities)}")
-    for spec, p, s in zip(cell.rtrl_specs, params, state.sensitivities):
-        _check_tensor(f"state.sensitivities[{spec.name}]", s, (b, *p.shape), dtype, device)
+    shapes = cell.sensitivity_shapes()
+    if len(state.sensitivities) != len(shapes):
+        raise ValueError(f"state.sensitivities must hold {len(shapes)} tensors, got {len(state.sensitivities)}")
+    s_dtype = cell.sensitivity_dtype()
+    for spec, shape, s in zip(cell.rtrl_specs, shapes, state.sensitivities):
+        _check_tensor(f"state.sensitivities[{spec.name}]", s, (b, *shape), s_dtype, device)
 
 
 def _check_out(out: RTRLState, state: RTRLState) -> None:

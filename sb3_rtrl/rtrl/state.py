@@ -16,7 +16,8 @@ class RTRLState:
 
     :param c: ``(B, N)`` cell state
     :param sensitivities: one tensor per RTRL parameter of the cell (``rtrl_specs`` order), each of the
-        parameter's shape with the batch dimension in front: ``(B, *param.shape)``
+        shape of the tensor the recurrence uses with the batch dimension in front (complex for a cell with a
+        complex state)
     """
 
     c: th.Tensor
@@ -29,8 +30,9 @@ class RTRLState:
     def sensitivity_norm(self) -> float:
         """Root-mean-square of all sensitivity entries (a health figure for logging)."""
         # One read of each tensor, no temporary of its size.
-        total = sum(float(th.linalg.vector_norm(s, dtype=th.float64)) ** 2 for s in self.sensitivities)
-        count = sum(s.numel() for s in self.sensitivities)
+        reals = [th.view_as_real(s) if s.is_complex() else s for s in self.sensitivities]
+        total = sum(float(th.linalg.vector_norm(s, dtype=th.float64)) ** 2 for s in reals)
+        count = sum(s.numel() for s in reals)
         return (total / max(count, 1)) ** 0.5
 
 
@@ -44,8 +46,9 @@ def initial_state(cell: ElementwiseRecurrentCell, batch_size: int) -> RTRLState:
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    params = cell.rtrl_parameters()
-    ref = params[0]
+    ref = cell.rtrl_parameters()[0]
     c = th.zeros(batch_size, cell.hidden_size, device=ref.device, dtype=ref.dtype)
-    sensitivities = tuple(th.zeros((batch_size, *p.shape), device=p.device, dtype=p.dtype) for p in params)
+    dtype = cell.sensitivity_dtype()
+    shapes = cell.sensitivity_shapes()
+    sensitivities = tuple(th.zeros((batch_size, *shape), device=ref.device, dtype=dtype) for shape in shapes)
     return RTRLState(c=c, sensitivities=sensitivities)

@@ -38,6 +38,7 @@ def _tiled(vec: th.Tensor, k: int) -> th.Tensor:
 
 def _outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
     b, r, _ = s0.shape
+    v = v.to(qa.dtype)  # real inputs of a complex cell
     n = p.shape[1]
     if qa.shape[0] == 1:
         # One step (fully online learning): a broadcast outer product; bmm over an inner dimension of 1 is slower.
@@ -52,6 +53,7 @@ def _outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out
 def _outer_step(s0: th.Tensor, jac: th.Tensor, a: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
     b, r, _ = s0.shape
     n = jac.shape[2]
+    v = v.to(a.dtype)
     out.copy_(s0)
     for t in range(jac.shape[0]):
         out.view(b, r // n, n, -1).mul_(jac[t].view(b, 1, n, 1))
@@ -64,19 +66,25 @@ _SMALL_SLICE = 16384  # elements of one sequence's sensitivity up to which injec
 def _outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
     b, r, d = s0.shape
     n = g.shape[1]
+    # Complex sensitivities (the RTU): the gradient is sum_b g conj(S); conj is a no-op for real ones.
     if s0[0].numel() <= _SMALL_SLICE:
         # Few inputs (e.g. the copy task): B calls would cost more than the arithmetic and the temporary.
-        return (s0.view(b, r // n, n, d) * g.view(b, 1, n, 1)).sum(0).view(r, d)
+        return (s0.conj().view(b, r // n, n, d) * g.view(b, 1, n, 1)).sum(0).view(r, d)
     g = _tiled(g, r // n)
     # One read of S(0) into a small accumulator that stays in cache: faster on CPU than a batched
     # vector-matrix product or einsum, and no temporary of S's size.
-    grad = th.zeros_like(s0[0])
+    grad = th.zeros(r, d, dtype=s0.dtype, device=s0.device)
     for i in range(b):
-        grad.addcmul_(g[i].unsqueeze(1), s0[i])
+        grad.addcmul_(g[i].unsqueeze(1), s0[i].conj())
     return grad
 
 
 TORCH_OUTER = OuterOps(segment=_outer_segment, step=_outer_step, inject=_outer_inject)
+
+
+def _outer_ops(outer: OuterOps, s0: th.Tensor) -> OuterOps:
+    """The backend's operations for a real sensitivity; torch's complex ones (any device) for a complex one."""
+    return TORCH_OUTER if s0.is_complex() else outer
 
 
 def reverse_products(jacobian: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -135,7 +143,7 @@ def segment_advance(
             qa_of[id(a)] = (a.view(m, b, k, n) * q.unsqueeze(2)).view(m, b, k * n)
         qa = qa_of[id(a)]
         if kind == "outer":
-            outer.segment(s0, p, qa, v, s_new)
+            _outer_ops(outer, s0).segment(s0, p, qa, v, s_new)
         else:
             th.sum(qa if v is None else _times_partner(qa, v, k, n), dim=0, out=s_new)
             s_new.view(b, k, n).addcmul_(s0.view(b, k, n), p.view(b, 1, n))
@@ -159,7 +167,7 @@ def step_advance(
     outs = _outputs(sensitivities, out)
     for kind, s0, s, (a, v) in zip(kinds, sensitivities, outs, terms.immediates):
         if kind == "outer":
-            outer.step(s0, jac, a, v, s)
+            _outer_ops(outer, s0).step(s0, jac, a, v, s)
             continue
         k = a.shape[-1] // n
         s.copy_(s0)
@@ -185,7 +193,10 @@ def inject(
     :return: one gradient per RTRL parameter, of the parameter's shape
     """
     n = grad_c0.shape[1]
+    # For complex sensitivities (the RTU) the sums are of g conj(S); conj is a no-op for real ones.
     return [
-        outer.inject(s0, grad_c0) if kind == "outer" else (_tiled(grad_c0, s0.shape[1] // n) * s0).sum(0)
+        _outer_ops(outer, s0).inject(s0, grad_c0)
+        if kind == "outer"
+        else (_tiled(grad_c0, s0.shape[1] // n) * s0.conj()).sum(0)
         for kind, s0 in zip(kinds, sensitivities)
     ]

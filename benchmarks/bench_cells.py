@@ -1,0 +1,70 @@
+"""
+The registered cells side by side: time of one RTRL training update and of its TBPTT counterpart, and the size
+of the carried sensitivities, at the paper's Atari shape (hidden 256, 257 inputs, 32 sequences, M = 50).
+
+Each cell is timed at the same ``hidden`` (the width of its state and output; the RTU's ``hidden // 2`` complex
+units), with the same inputs, interleaved in one run.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_cells.py [--repeats 7] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch as th
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved_medians, setup_threads  # noqa: E402
+
+from sb3_rtrl.cells import CELLS  # noqa: E402
+from sb3_rtrl.rtrl import initial_state, rtrl_segment  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--input", type=int, default=257)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    setup_threads()
+    dev = th.device(args.device)
+    sync = th.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    n, d, b, m = args.hidden, args.input, args.batch, args.steps
+    print(f"device={dev} threads={th.get_num_threads()} hidden={n} D={d} B={b} M={m} float32")
+    th.manual_seed(0)
+    x = th.randn(m, b, d, device=dev)
+    starts = th.rand(m, b, device=dev) < 0.01
+    readout = th.randn(m, b, n, device=dev)
+    fns, info = {}, {}
+    for name, entry in sorted(CELLS.items()):
+        cell = entry.cls(d, n, device=dev)
+        state = initial_state(cell, b)
+        _, state = rtrl_segment(cell, x, starts, state)  # non-zero sensitivities, as in a running training
+        spare = initial_state(cell, b)
+        params = sum(p.numel() for p in cell.parameters())
+        mib = sum(s.numel() * s.element_size() for s in state.sensitivities) / b / 2**20
+        info[name] = (params, mib)
+
+        def update(gradient: str, cell=cell, state=state, spare=spare) -> None:
+            cell.zero_grad(set_to_none=True)
+            h, _ = rtrl_segment(cell, x, starts, state, gradient=gradient, out=spare)
+            (h * readout).sum().backward()
+            sync()
+
+        fns[f"{name} rtrl"] = lambda update=update: update("rtrl")
+        fns[f"{name} tbptt"] = lambda update=update: update("tbptt")
+    med = interleaved_medians(fns, repeats=args.repeats)
+    print(f"\n{'cell':<8} {'parameters':>11} {'S MiB/seq':>10} {'rtrl ms':>9} {'tbptt ms':>9} {'rtrl/tbptt':>11}")
+    for name, (params, mib) in info.items():
+        r, t = med[f"{name} rtrl"], med[f"{name} tbptt"]
+        print(f"{name:<8} {params:>11,} {mib:>10.2f} {r * 1e3:>9.1f} {t * 1e3:>9.1f} {r / t:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Recurrent trace units (RTU) of Elelimy et al. (NeurIPS 2024): complex-diagonal linear recurrences."""
+
+from __future__ import annotations
+
+import math
+
+import torch as th
+import torch.nn.functional as F
+from torch import nn
+
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
+
+ACTIVATIONS = ("linear", "relu")
+
+
+class RTUCell(ElementwiseRecurrentCell):
+    """
+    Recurrent trace units: per unit a complex eigenvalue ``lambda = r e^{i theta}`` written as two real states.
+
+    ::
+
+        r = exp(-exp(nu)),  theta = exp(theta_log),  gamma = sqrt(1 - r^2)
+        c1(t) = r cos(theta) c1(t-1) - r sin(theta) c2(t-1) + gamma (W1 x(t))
+        c2(t) = r cos(theta) c2(t-1) + r sin(theta) c1(t-1) + gamma (W2 x(t))
+        h(t)  = [act(c1(t)); act(c2(t))]
+
+    In complex form ``c(t) = lambda c(t-1) + gamma (W1 + i W2) x(t)``: the recurrence is linear and its step
+    Jacobian is one complex number per unit, so exact RTRL keeps one complex sensitivity per weight of
+    ``W = W1 + i W2`` (that of ``W2`` is ``i`` times it) and one per unit for ``nu`` and ``theta_log``. The
+    activation acts on the output only, so linear and non-linear RTUs share the recursion. ``gamma`` keeps the
+    state's scale that of ``W x`` whatever ``r``.
+
+    State and output have ``hidden_size`` reals: ``hidden_size // 2`` units, each as an adjacent
+    ``(c1, c2)`` pair. There is no bias in the recurrence.
+
+    :param input_size: D, the size of x
+    :param hidden_size: size of the real state and the output, twice the number of units (even)
+    :param activation: ``"linear"`` (identity) or ``"relu"`` on the output
+    :param r_min: lower end of the eigenvalue modulus at init (``r^2`` is uniform in ``[r_min^2, r_max^2]``)
+    :param r_max: upper end of it; near 1 the units keep their input for long
+    :param max_phase: ``theta`` is uniform in ``(0, max_phase]`` at init: units rotate their state at
+        different speeds, which gives a code for the time since an input
+    :param input_init_std: standard deviation of the normal init of ``W1`` and ``W2``; None:
+        ``1 / sqrt(input_size)``
+    :param groups: independent groups of units (the actor's and the critic's), each ``hidden_size // groups``
+        reals (even). Units never interact, so groups matter only with ``input_mask``
+    :param input_mask: ``(groups, input_size)`` bool, which inputs each group reads; None: all
+    :param device: device of the parameters
+    :param dtype: dtype of the parameters (float32 or float64)
+    """
+
+    weight_ih_mask: th.Tensor
+
+    complex_state = True
+    rtrl_specs = (
+        SensitivitySpec("weight_ih", "outer"),  # W1 + i W2, stored as (units, D, 2) reals
+        SensitivitySpec("nu_log", "diag"),
+        SensitivitySpec("theta_log", "diag"),
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        activation: str = "linear",
+        r_min: float = 0.0,
+        r_max: float = 1.0,
+        max_phase: float = 2 * math.pi,
+        input_init_std: float | None = None,
+        groups: int = 1,
+        input_mask: th.Tensor | None = None,
+        device: th.device | str | None = None,
+        dtype: th.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if input_size < 1 or hidden_size < 2:
+            raise ValueError(f"RTUCell needs input_size >= 1 and hidden_size >= 2, got {input_size} and {hidden_size}")
+        if groups < 1 or hidden_size % (2 * groups):
+            raise ValueError(f"RTUCell: hidden_size={hidden_size} must divide into groups={groups} of an even size "
+                             "(each unit is a pair of reals)")  # fmt: skip
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"RTUCell: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if not 0.0 <= r_min <= r_max <= 1.0:
+            raise ValueError(f"RTUCell needs 0 <= r_min <= r_max <= 1, got r_min={r_min}, r_max={r_max}")
+        if not max_phase > 0.0:
+            raise ValueError(f"RTUCell needs max_phase > 0, got {max_phase}")
+        units = hidden_size // 2
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.units = units
+        self.activation = activation
+        self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
+        self.input_init_std = input_size**-0.5 if input_init_std is None else float(input_init_std)
+        self.groups = groups
+        self.weight_ih = nn.Parameter(th.empty(units, input_size, 2, device=device, dtype=dtype))
+        self.nu_log = nn.Parameter(th.empty(units, device=device, dtype=dtype))
+        self.theta_log = nn.Parameter(th.empty(units, device=device, dtype=dtype))
+        self.masked_input = input_mask is not None
+        if input_mask is not None:
+            if tuple(input_mask.shape) != (groups, input_size) or input_mask.dtype != th.bool:
+                raise ValueError(f"RTUCell: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
+                                 f"{input_mask.dtype} {tuple(input_mask.shape)}")  # fmt: skip
+            if not bool(input_mask.any(dim=1).all()):
+                raise ValueError("RTUCell: input_mask leaves a group without inputs")
+            group = th.arange(units, device=device) // (units // groups)
+            reads = input_mask.to(device=device)[group].to(self.weight_ih.dtype)  # (units, D)
+            self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The published init: ``r^2`` uniform in ``[r_min^2, r_max^2]``, ``theta`` uniform in ``(0, max_phase]``."""
+        nn.init.normal_(self.weight_ih, 0.0, self.input_init_std)
+        with th.no_grad():
+            r2 = th.empty_like(self.nu_log).uniform_(self.r_min**2, self.r_max**2)
+            # r = 1 exactly would be a unit that never forgets and takes no input (gamma = 0), r = 0 an infinite nu.
+            r2.clamp_(1e-6, 1.0 - 1e-6)
+            self.nu_log.copy_(th.log(-0.5 * th.log(r2)))
+            theta = self.max_phase * (1.0 - th.rand_like(self.theta_log))
+            self.theta_log.copy_(th.log(theta.clamp_min(1e-6)))
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation}, r=[{self.r_min}, {self.r_max}], "
+                f"max_phase={self.max_phase:.3g}, input_init_std={self.input_init_std:.3g}"
+                + (f", groups={self.groups}" if self.groups > 1 else "")
+                + (", masked input" if self.masked_input else ""))  # fmt: skip
+
+    # ------------------------------------------------------------------ parameters as the recurrence uses them
+
+    def input_weight(self) -> th.Tensor:
+        """``(units, D, 2)`` reals ``[W1, W2]``; with an input mask, a unit's weights on unread inputs are zero."""
+        return self.weight_ih * self.weight_ih_mask if self.masked_input else self.weight_ih
+
+    def sensitivity_shapes(self) -> list[tuple[int, ...]]:
+        return [(self.units, self.input_size), (self.units,), (self.units,)]
+
+    def rtrl_tensors(self) -> list[th.Tensor]:
+        return [th.view_as_complex(self.input_weight()), self.nu_log, self.theta_log]
+
+    def eigenvalues(self) -> tuple[th.Tensor, th.Tensor]:
+        """``lambda`` (complex) and ``gamma`` (real) of each unit, with autograd."""
+        nu = th.exp(self.nu_log)
+        # gamma^2 = 1 - r^2 = -expm1(-2 exp(nu)), exact for r near 1.
+        gamma = th.sqrt(-th.expm1(-2.0 * nu))
+        lam = th.exp(th.complex(-nu, th.exp(self.theta_log)))
+        return lam, gamma
+
+    def _drive(self, x: th.Tensor) -> th.Tensor:
+        """``(W1 + i W2) x`` as ``(T, B, units)`` complex, from one real matrix product."""
+        weight = self.input_weight().transpose(1, 2).reshape(2 * self.units, self.input_size)
+        u = F.linear(x, weight)  # (T, B, 2 units): (real, imaginary) adjacent
+        return th.view_as_complex(u.view(*u.shape[:-1], self.units, 2))
+
+    def _output(self, c_all: th.Tensor) -> th.Tensor:
+        """The real ``(c1, c2)`` pairs of the complex states, through the activation."""
+        h = th.view_as_real(c_all).reshape(*c_all.shape[:-1], self.hidden_size)
+        return F.relu(h) if self.activation == "relu" else h
+
+    def scan(
+        self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
+    ) -> tuple[th.Tensor, th.Tensor, RTRLTerms | None]:
+        steps, batch, _ = x.shape
+        not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
+        lam, gamma = self.eigenvalues()
+        drive = gamma * self._drive(x)  # (T, B, units)
+        c = th.view_as_complex(c0.reshape(batch, self.units, 2).contiguous())
+        cs, c_tildes = [], []
+        for t in range(steps):
+            c_tilde = c * not_start[t]
+            c_tildes.append(c_tilde)
+            c = lam * c_tilde + drive[t]
+            cs.append(c)
+        c_all = th.stack(cs)
+        h = self._output(c_all)
+        c_last = th.view_as_real(c).reshape(batch, self.hidden_size)
+        terms = None
+        if need_terms:
+            with th.no_grad():
+                terms = self._terms(x, lam.detach(), gamma.detach(), drive.detach(), th.stack(c_tildes).detach(), not_start)
+        return h, c_last, terms
+
+    def _terms(
+        self, x: th.Tensor, lam: th.Tensor, gamma: th.Tensor, drive: th.Tensor, c_tilde: th.Tensor, not_start: th.Tensor
+    ) -> RTRLTerms:
+        """Jacobian ``lambda`` (zero at episode starts) and the immediate derivatives of ``c(t)``."""
+        nu = th.exp(self.nu_log.detach())
+        theta = th.exp(self.theta_log.detach())
+        # d lambda / d nu_log = -exp(nu_log) lambda; d gamma / d nu_log = r^2 exp(nu_log) / gamma.
+        dlam_dnu = -nu * lam
+        dgamma_dnu = th.exp(-2.0 * nu) * nu / gamma
+        # gamma (W x) = drive, so d gamma / d nu_log * (W x) = drive * dgamma_dnu / gamma.
+        a_nu = dlam_dnu * c_tilde + drive * (dgamma_dnu / gamma)
+        # d lambda / d theta_log = i theta lambda.
+        a_theta = (1j * theta * lam) * c_tilde
+        a_w = gamma.to(lam.dtype).expand_as(c_tilde).contiguous()
+        jacobian = lam * not_start.to(lam.dtype)
+        return RTRLTerms(jacobian=jacobian, immediates=[(a_w, x.detach()), (a_nu, None), (a_theta, None)])
+
+    def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The real two-state equations step by step with plain autograd ops (the ground truth of the tests).
+        Same arguments and result as :meth:`forward`.
+        """
+        n = self.units
+        not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)
+        r = th.exp(-th.exp(self.nu_log))
+        theta = th.exp(self.theta_log)
+        g, phi, gamma = r * th.cos(theta), r * th.sin(theta), th.sqrt(1.0 - r * r)
+        w = self.input_weight()
+        w1, w2 = w[..., 0], w[..., 1]
+        pairs = c0.reshape(-1, n, 2)
+        c1, c2 = pairs[..., 0], pairs[..., 1]
+        hs = []
+        for t in range(x.shape[0]):
+            c1, c2 = c1 * not_start[t], c2 * not_start[t]
+            c1, c2 = g * c1 - phi * c2 + gamma * (x[t] @ w1.T), g * c2 + phi * c1 + gamma * (x[t] @ w2.T)
+            hs.append(th.stack([c1, c2], dim=-1).reshape(-1, 2 * n))
+        h = th.stack(hs)
+        h = F.relu(h) if self.activation == "relu" else h
+        return h, th.stack([c1, c2], dim=-1).reshape(-1, 2 * n)

@@ -1,0 +1,61 @@
+"""The RTU cell's own equations and init (the conformance suite in test_cells.py covers the rest)."""
+
+import math
+
+import pytest
+import torch as th
+
+from sb3_rtrl.cells import RTUCell
+
+
+def test_parameters_and_published_init():
+    cell = RTUCell(7, 2000, r_min=0.5, r_max=0.9, max_phase=math.pi)
+    assert cell.weight_ih.shape == (1000, 7, 2) and cell.nu_log.shape == (1000,) and cell.theta_log.shape == (1000,)
+    r = th.exp(-th.exp(cell.nu_log.detach()))
+    theta = th.exp(cell.theta_log.detach())
+    # r^2 uniform in [0.25, 0.81], theta uniform in (0, pi].
+    assert 0.5 - 1e-4 <= r.min() and r.max() <= 0.9 + 1e-4
+    assert abs(float((r**2).mean()) - 0.53) < 0.02
+    assert 0 < theta.min() and theta.max() <= math.pi + 1e-5 and abs(float(theta.mean()) - math.pi / 2) < 0.1
+    assert abs(float(cell.weight_ih.detach().std()) - 7**-0.5) < 0.02
+
+
+def test_complex_form_is_the_two_real_states():
+    """One step from a known state: c1, c2 as the issue writes them, and h = act(c) for both activations."""
+    th.manual_seed(0)
+    for activation in ("linear", "relu"):
+        cell = RTUCell(3, 4, activation=activation, dtype=th.float64)
+        x = th.randn(1, 2, 3, dtype=th.float64)
+        c0 = th.randn(2, 4, dtype=th.float64)
+        h, c = cell(x, c0, th.zeros(1, 2, dtype=th.bool))
+        r, theta = th.exp(-th.exp(cell.nu_log)), th.exp(cell.theta_log)
+        g, phi, gamma = r * th.cos(theta), r * th.sin(theta), th.sqrt(1 - r**2)
+        w1, w2 = cell.weight_ih[..., 0], cell.weight_ih[..., 1]
+        c1, c2 = c0[:, 0::2], c0[:, 1::2]
+        e1 = g * c1 - phi * c2 + gamma * (x[0] @ w1.T)
+        e2 = g * c2 + phi * c1 + gamma * (x[0] @ w2.T)
+        th.testing.assert_close(c[:, 0::2], e1, rtol=1e-12, atol=1e-12)
+        th.testing.assert_close(c[:, 1::2], e2, rtol=1e-12, atol=1e-12)
+        act = th.relu if activation == "relu" else (lambda v: v)
+        th.testing.assert_close(h[0], act(c), rtol=0, atol=0)
+
+
+def test_state_keeps_its_scale_and_slow_units_remember():
+    """gamma = sqrt(1 - r^2): the stationary state has the scale of W x; r near 1 keeps an input for long."""
+    th.manual_seed(1)
+    cell = RTUCell(4, 64, r_min=0.99, r_max=0.999, dtype=th.float64)
+    x = th.zeros(300, 1, 4, dtype=th.float64)
+    x[0, 0] = 1.0
+    h, _ = cell(x, th.zeros(1, 64, dtype=th.float64), th.zeros(300, 1, dtype=th.bool))
+    assert float(h[-1].abs().sum()) > 0.03 * float(h[0].abs().sum())
+    noise = th.randn(4000, 1, 4, dtype=th.float64)
+    h, _ = RTUCell(4, 64, r_min=0.0, r_max=0.9, dtype=th.float64)(noise, th.zeros(1, 64, dtype=th.float64),
+                                                                    th.zeros(4000, 1, dtype=th.bool))  # fmt: skip
+    assert 0.3 < float(h[100:].std()) < 3.0
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(activation="tanh"), "activation"), (dict(r_min=0.9, r_max=0.5), "r_min"),
+                                           (dict(max_phase=0.0), "max_phase")])  # fmt: skip
+def test_bad_arguments_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RTUCell(3, 4, **kwargs)
