@@ -107,6 +107,22 @@ def bench_advance(label: str, n: int, d: int, b: int, m: int, repeats: int, comp
     print(f"  torch eager            {t_torch:8.3f} ms  -> kernel speedup {t_torch / t_kernel:.2f}x")
     print(f"  torch.compile          {t_compiled:8.3f} ms  -> kernel speedup {t_compiled / t_kernel:.2f}x")
 
+    # The other two operations, kernel against torch: the step advance (all M steps) and the injection.
+    jacs = [th.rand(m, b, n, device="cuda") for _ in sets]
+
+    def step_run(ops):
+        s0, _, qa, v, out = rotate()
+        ops.step(s0, jacs[turn[0]], qa, v, out)
+
+    def inject_run(ops):
+        s0, p, *_ = rotate()
+        ops.inject(s0, p)
+
+    for name, fn in (("step advance", step_run), ("injection", inject_run)):
+        t_k = cuda_time(lambda fn=fn: fn(cupy_ops.CUPY_OUTER), repeats)
+        t_t = cuda_time(lambda fn=fn: fn(torch_ops.TORCH_OUTER), repeats)
+        print(f"  {name:<14} kernel {t_k:8.3f} ms, torch {t_t:8.3f} ms -> kernel speedup {t_t / t_k:.2f}x")
+
 
 def bench_train_step(n: int, d: int, b: int, m: int, repeats: int) -> None:
     th.manual_seed(0)
