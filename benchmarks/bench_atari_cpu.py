@@ -30,8 +30,14 @@ def main() -> None:
     args = parser.parse_args()
     setup_threads()
     models = {
-        gradient: make_model("atari", make_atari_env(args.game, n_envs=args.n_envs, seed=0), gradient, n_steps=args.n_steps,
-                             device="cpu", verbose=0)  # fmt: skip
+        gradient: make_model(
+            "atari",
+            make_atari_env(args.game, n_envs=args.n_envs, seed=0),
+            gradient,
+            n_steps=args.n_steps,
+            device="cpu",
+            verbose=0,
+        )  # fmt: skip
         for gradient in ("rtrl", "tbptt")
     }
     steps = args.updates * args.n_steps * args.n_envs

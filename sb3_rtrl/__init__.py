@@ -3,10 +3,10 @@
 from importlib import import_module
 from typing import Any
 
-from sb3_rtrl.cells import ELSTMCell
+from sb3_rtrl.cells import ELSTMCell, RTUCell
 from sb3_rtrl.rtrl import RTRLState, initial_state, rtrl_segment
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: pyproject.toml reads it
 
 # The engine (cells, rtrl, kernels) needs only torch; the algorithm and policies need Stable-Baselines3,
 # so they are imported on first use. That keeps the engine usable on a bare GPU image.
@@ -20,6 +20,7 @@ _LAZY = {
     "CnnELSTMPolicy": "sb3_rtrl.policies",
     "MultiInputELSTMPolicy": "sb3_rtrl.policies",
     "NonFiniteError": "sb3_rtrl.common.finite",
+    "ImpalaCNN": "sb3_rtrl.torch_layers",
 }
 
 try:
@@ -36,4 +37,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sb3_rtrl' has no attribute {name!r}")
 
 
-__all__ = ["ELSTMCell", "RTRLState", "__version__", "initial_state", "rtrl_segment", *_LAZY]
+__all__ = ["ELSTMCell", "RTRLState", "RTUCell", "__version__", "initial_state", "rtrl_segment", *_LAZY]

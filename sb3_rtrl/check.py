@@ -9,6 +9,12 @@ import torch as th
 
 from sb3_rtrl.cells import ELSTMCell
 from sb3_rtrl.rtrl import initial_state, rtrl_segment
+from sb3_rtrl.rtrl.segment import Gradient, Method
+
+
+def _grad(p: th.Tensor) -> th.Tensor:
+    assert p.grad is not None, "a parameter the loss reaches"
+    return p.grad
 
 
 def gradient_agreement(steps: int = 400, batch: int = 3, seed: int = 0) -> dict[str, float]:
@@ -28,17 +34,18 @@ def gradient_agreement(steps: int = 400, batch: int = 3, seed: int = 0) -> dict[
     readout = th.randn(steps, batch, 8, dtype=th.float64)
     h, _ = cell.reference_scan(x, th.zeros(batch, 8, dtype=th.float64), starts)
     (h * readout).sum().backward()
-    ref = {name: p.grad.clone() for name, p in cell.named_parameters()}
+    ref = {name: _grad(p).clone() for name, p in cell.named_parameters()}
     cuts = [0, *sorted(rng.choice(np.arange(1, steps), size=steps // 10, replace=False).tolist()), steps]
     errors = {}
-    for method in ("segment", "step"):
+    methods: tuple[Method, ...] = ("segment", "step")
+    for method in methods:
         cell.zero_grad()
         state = initial_state(cell, batch)
         for a, b in zip(cuts[:-1], cuts[1:]):
             h, state = rtrl_segment(cell, x[a:b], starts[a:b], state, method=method)
             (h * readout[a:b]).sum().backward()
         for name, p in cell.named_parameters():
-            errors[f"{method}:{name}"] = float((p.grad - ref[name]).norm() / ref[name].norm())
+            errors[f"{method}:{name}"] = float((_grad(p) - ref[name]).norm() / ref[name].norm())
     return errors
 
 
@@ -51,7 +58,11 @@ def update_times(hidden: int = 256, inputs: int = 64, batch: int = 16, steps: in
     state = initial_state(cell, batch)
     _, state = rtrl_segment(cell, x, starts, state)
     spare = initial_state(cell, batch)
-    variants = {"rtrl segment": ("segment", "rtrl"), "rtrl step": ("step", "rtrl"), "tbptt": ("segment", "tbptt")}
+    variants: dict[str, tuple[Method, Gradient]] = {
+        "rtrl segment": ("segment", "rtrl"),
+        "rtrl step": ("step", "rtrl"),
+        "tbptt": ("segment", "tbptt"),
+    }
     times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(repeats + 1):
         for key, (method, gradient) in variants.items():

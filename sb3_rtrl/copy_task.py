@@ -21,6 +21,7 @@ from torch import nn
 
 from sb3_rtrl.cells import ELSTMCell
 from sb3_rtrl.rtrl import initial_state, rtrl_segment
+from sb3_rtrl.rtrl.backend import Backend
 
 INPUT_SIZE = 4  # bit 0, bit 1, delimiter, recall
 
@@ -177,7 +178,7 @@ def train_copy_task(
     eval_sequences: int = 500,
     seed: int = 0,
     device: str = "cpu",
-    backend: str = "auto",
+    backend: Backend = "auto",
     curriculum: bool = False,
     curriculum_threshold: float = 0.98,
     forget_bias: float = 0.0,

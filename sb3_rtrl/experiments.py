@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,12 +124,8 @@ def run_experiment(
         raise ValueError(f"unknown domain {domain!r}; one of {sorted(PRESETS)}")
     tb_log = None
     if tensorboard:
-        try:
-            import tensorboard  # noqa: F401
-        except ImportError as err:
-            raise ImportError(
-                "tensorboard logging needs: pip install 'sb3-rtrl[tensorboard]' (or pass tensorboard=False)"
-            ) from err
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ImportError("tensorboard logging needs: pip install 'sb3-rtrl[tensorboard]' (or pass tensorboard=False)")
         tb_log = os.path.join(out, "tensorboard")
     preset = PRESETS[domain]
     n_envs = n_envs or preset.n_envs

@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -55,7 +56,7 @@ An actor-critic ({type(model).__name__}) whose recurrent layer (a one-layer elem
 trained with exact, untruncated real-time recurrent learning (`gradient="{model.gradient}"`,
 `n_steps={model.n_steps}`) using [sb3-rtrl](https://pypi.org/project/sb3-rtrl/).
 
-Mean reward over {results['n_eval_episodes']} greedy episodes: {results['mean_reward']:.2f} +/- {results['std_reward']:.2f}.
+Mean reward over {results["n_eval_episodes"]} greedy episodes: {results["mean_reward"]:.2f} +/- {results["std_reward"]:.2f}.
 {"A replay video is in `replay.mp4`." if video else "No replay video: the evaluation environment does not render."}
 
 ## Usage
@@ -92,7 +93,7 @@ def _record_video(model: Any, eval_env: VecEnv, folder: str, video_length: int) 
         recorder = VecVideoRecorder(eval_env, tmp, record_video_trigger=lambda step: step == 0, video_length=video_length,
                                     name_prefix="replay")  # fmt: skip
         obs = recorder.reset()
-        state, starts = None, [True] * recorder.num_envs
+        state, starts = None, np.ones(recorder.num_envs, dtype=bool)
         for _ in range(video_length + 1):
             action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
             obs, _, starts, _ = recorder.step(action)
@@ -131,6 +132,7 @@ def package(
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(data, f, indent=2)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=n_eval_episodes, deterministic=True)
+    assert isinstance(mean, float) and isinstance(std, float), "evaluate_policy's mean and std"
     results = {
         "env_id": env_id,
         "mean_reward": float(mean),

@@ -33,7 +33,7 @@ def load_curve(folder: str, key: str = "r") -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{progress} has no column {column!r}")
         frame = frame.dropna(subset=[column])
         return frame["time/total_timesteps"].to_numpy(), frame[column].to_numpy(dtype=float)
-    frame: pd.DataFrame = load_results(folder)
+    frame = load_results(folder)
     if key not in frame.columns:
         raise ValueError(f"the Monitor logs in {folder} have no column {key!r} (columns: {list(frame.columns)})")
     return np.cumsum(frame["l"].to_numpy()), frame[key].to_numpy(dtype=float)

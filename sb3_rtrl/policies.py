@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -28,6 +28,7 @@ from sb3_rtrl.common.arguments import check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.rtrl import RTRLState, rtrl_replay, rtrl_segment
 from sb3_rtrl.rtrl.backend import Backend
+from sb3_rtrl.rtrl.segment import Gradient, Method
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -283,7 +284,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             self.vf_features_extractor.requires_grad_(False)
         # The cell was made after SB3 built the optimizer: make it again over all trainable parameters.
         self.optimizer = self.optimizer_class(
-            [p for p in self.parameters() if p.requires_grad], lr=lr_schedule(1), **self.optimizer_kwargs
+            [p for p in self.parameters() if p.requires_grad],
+            lr=lr_schedule(1),  # type: ignore[call-arg]
+            **self.optimizer_kwargs,
         )
 
     def _build_mlp_extractor(self) -> None:
@@ -327,7 +330,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         if params is None or "policy" not in params:
             raise ValueError(f"{path} holds no policy weights")
         prefix = "features_extractor."
-        weights = {k[len(prefix) :]: v for k, v in params["policy"].items() if k.startswith(prefix)}
+        saved = cast(dict[str, th.Tensor], params["policy"])
+        weights = {k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)}
         if not weights:
             raise ValueError(f"{path} holds no features extractor weights (no keys starting with {prefix!r})")
         self.pi_features_extractor.load_state_dict(weights)
@@ -346,6 +350,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     def encode_actions(self, actions: th.Tensor) -> th.Tensor:
         """Previous-action input: one-hot for discrete spaces, float vectors otherwise; ``(B, prev_action_dim)``."""
         encoded = preprocess_obs(actions, self.action_space, normalize_images=False)
+        assert isinstance(encoded, th.Tensor), "action spaces are not Dict spaces"
         return encoded.reshape(actions.shape[0], -1).float()
 
     def cell_inputs(
@@ -449,8 +454,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         state: RTRLState,
         prev_actions: th.Tensor | None = None,
         prev_rewards: th.Tensor | None = None,
-        gradient: str = "rtrl",
-        method: str = "segment",
+        gradient: Gradient = "rtrl",
+        method: Method = "segment",
         backend: Backend = "auto",
         out: RTRLState | None = None,
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None, RTRLState]:
@@ -481,8 +486,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         state: RTRLState,
         prev_actions: th.Tensor | None = None,
         prev_rewards: th.Tensor | None = None,
-        gradient: str = "rtrl",
-        method: str = "segment",
+        gradient: Gradient = "rtrl",
+        method: Method = "segment",
         backend: Backend = "auto",
         out: RTRLState | None = None,
     ) -> RTRLState:
@@ -504,7 +509,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         state: RTRLState,
         prev_actions: th.Tensor | None = None,
         prev_rewards: th.Tensor | None = None,
-        gradient: str = "rtrl",
+        gradient: Gradient = "rtrl",
         backend: Backend = "auto",
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
         """
@@ -626,7 +631,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             new_state = [c.unsqueeze(0).cpu().numpy()]
             if self.prev_action:
                 new_state.append(self.encode_actions(actions).unsqueeze(0).cpu().numpy())
-        actions_np = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        action_shape: tuple[int, ...] = self.action_space.shape or ()
+        actions_np = actions.cpu().numpy().reshape((-1, *action_shape))
         if isinstance(self.action_space, spaces.Box):
             if self.squash_output:
                 actions_np = self.unscale_action(actions_np)
@@ -640,15 +646,17 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
 class RTRLActorCriticCnnPolicy(RTRLActorCriticPolicy):
     """:class:`RTRLActorCriticPolicy` with SB3's NatureCNN features extractor (image observations)."""
 
-    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)
 
 
 class RTRLMultiInputActorCriticPolicy(RTRLActorCriticPolicy):
     """:class:`RTRLActorCriticPolicy` with SB3's CombinedExtractor (Dict observations)."""
 
-    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any):
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(*args, **kwargs)
 
 
 MlpELSTMPolicy = RTRLActorCriticPolicy

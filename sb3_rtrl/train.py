@@ -44,6 +44,7 @@ def evaluate(model: RTRLA2C, env, episodes: int) -> tuple[float, float, float | 
             successes.append(bool(local_vars["info"]["is_success"]))
 
     mean, std = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, callback=record)
+    assert isinstance(mean, float) and isinstance(std, float), "evaluate_policy's mean and std"
     return float(mean), float(std), (float(np.mean(successes)) if successes else None)
 
 

@@ -146,3 +146,16 @@ def test_registry_checks_names_and_keywords():
         register_cell("lstm", th.nn.LSTM)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="taken"):
         register_cell("elstm", CELLS["rtu"].cls)
+
+
+def test_public_names():
+    """What users import from the top level: both cells, the algorithms, the IMPALA extractor, one version."""
+    import importlib.metadata
+
+    import sb3_rtrl
+    from sb3_rtrl.torch_layers import ImpalaCNN
+
+    assert sb3_rtrl.RTUCell is CELLS["rtu"].cls and sb3_rtrl.ELSTMCell is CELLS["elstm"].cls
+    assert sb3_rtrl.ImpalaCNN is ImpalaCNN
+    assert {"RTRLA2C", "RTRLPPO", "ImpalaCNN", "RTUCell"} <= set(sb3_rtrl.__all__)
+    assert importlib.metadata.version("sb3-rtrl") == sb3_rtrl.__version__

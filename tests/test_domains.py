@@ -204,13 +204,11 @@ def test_copy_task_learns_fully_online_t10():
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="not reached on the CPU (2026-11-23): these settings passed length 15 after 405,500 updates and were at "
-    "16 (94.6%) after 606,000 (107 minutes); the eLSTM itself slows down with length, not RTRL, and loses the middle "
-    "bits first. The paper's 100% figure that set this target scores counting, not copying (its reference code's "
-    "labels leave one bit value out; docs/benchmarks.md). Remove this marker when it passes.",
+    reason="not reached on the CPU with these settings (the eLSTM slows down with length and loses the middle bits "
+    "first; figures in docs/benchmarks.md, 'Copy task'). Remove this marker when it passes.",
 )
 def test_copy_task_learns_fully_online_t20():
-    """The issue's target: T = 20, 100% sequence accuracy, fully online RTRL on the CPU (about 17 minutes)."""
+    """T = 20 at 100% sequence accuracy, fully online RTRL on the CPU (about 17 minutes)."""
     result = _copy_task_recommended(max_length=20, max_tokens=150_000)
     assert result.accuracy == 1.0, result
 

@@ -41,6 +41,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
     """
 
     out_gate_mask: th.Tensor
+    weight_ih_mask: th.Tensor
 
     rtrl_specs = (
         SensitivitySpec("weight_ih", "outer"),  # [Z; F]
@@ -65,16 +66,15 @@ class ELSTMCell(ElementwiseRecurrentCell):
             raise ValueError(f"ELSTMCell needs input_size >= 1 and hidden_size >= 1, got {input_size} and {hidden_size}")
         if groups < 1 or hidden_size % groups:
             raise ValueError(f"ELSTMCell: groups={groups} must be >= 1 and divide hidden_size={hidden_size}")
-        factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.init_std = init_std
         self.forget_bias = forget_bias
         self.input_init_std = init_std if input_init_std is None else input_init_std
-        self.weight_ih = nn.Parameter(th.empty(2 * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(th.empty(2 * hidden_size, **factory))
-        self.bias = nn.Parameter(th.empty(2 * hidden_size, **factory))
-        self.out_gate = nn.Linear(input_size + hidden_size, hidden_size, **factory)
+        self.weight_ih = nn.Parameter(th.empty(2 * hidden_size, input_size, device=device, dtype=dtype))
+        self.weight_hh = nn.Parameter(th.empty(2 * hidden_size, device=device, dtype=dtype))
+        self.bias = nn.Parameter(th.empty(2 * hidden_size, device=device, dtype=dtype))
+        self.out_gate = nn.Linear(input_size + hidden_size, hidden_size, device=device, dtype=dtype)
         self.groups = groups
         self.masked_input = input_mask is not None
         if input_mask is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 import pathlib
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 import torch as th
@@ -30,6 +30,7 @@ from sb3_rtrl.policies import (
 )
 from sb3_rtrl.rtrl import GRADIENTS, METHODS, RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import BACKENDS, Backend
+from sb3_rtrl.rtrl.segment import Gradient, Method
 from sb3_rtrl.safe_load import add_description
 
 SelfRTRLOnPolicyAlgorithm = TypeVar("SelfRTRLOnPolicyAlgorithm", bound="RTRLOnPolicyAlgorithm")
@@ -73,8 +74,9 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             policy, env, _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary), **kwargs,
         )  # fmt: skip
-        self.gradient = gradient
-        self.rtrl_method = rtrl_method
+        # Checked against GRADIENTS and METHODS below.
+        self.gradient = cast(Gradient, gradient)
+        self.rtrl_method = cast(Method, rtrl_method)
         self.rtrl_backend = rtrl_backend
         self._last_cell_state: th.Tensor | None = None
 
@@ -207,6 +209,7 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             reads_prev = self._reads_prev()
             prev_actions = prev_rewards = None
             if reads_prev:
+                assert self._last_episode_starts is not None, "set by _setup_learn"
                 prev_action, prev_reward = self._prev_inputs(self._last_episode_starts)
                 prev_actions, prev_rewards = self._tensors(prev_action, prev_reward)
             with th.no_grad():

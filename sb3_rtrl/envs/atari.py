@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stable_baselines3.common.env_util import make_atari_env as sb3_make_atari_env
-from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
 
 def atari_env_id(game: str) -> str:
@@ -18,7 +18,7 @@ def make_atari_env(
     n_envs: int = 32,
     seed: int | None = None,
     frame_stack: int = 4,
-    vec_env_cls: type[VecEnv] | None = None,
+    vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None,
     monitor_dir: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
 ) -> VecEnv:

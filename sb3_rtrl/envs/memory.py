@@ -42,13 +42,14 @@ class DelayedRecallEnv(gym.Env):
         self.num_cues = int(num_cues)
         self.noise_dims = int(noise_dims)
         size = self.num_cues + 1 + self.noise_dims
+        self._obs_size = size
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32)
         self.action_space = spaces.Discrete(self.num_cues)
         self._cue = 0
         self._t = 0
 
     def _obs(self) -> np.ndarray:
-        obs = np.zeros(self.observation_space.shape, dtype=np.float32)
+        obs = np.zeros(self._obs_size, dtype=np.float32)
         if self._t == 0:
             obs[self._cue] = 1.0
         if self._t == self.delay:
@@ -74,7 +75,7 @@ class DelayedRecallEnv(gym.Env):
         return self._obs(), 0.0, False, False, {}
 
     def _obs_terminal(self) -> np.ndarray:
-        return np.zeros(self.observation_space.shape, dtype=np.float32)
+        return np.zeros(self._obs_size, dtype=np.float32)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -27,7 +27,9 @@ class MaskVelocityWrapper(gym.ObservationWrapper):
         env_id = env.unwrapped.spec.id if env.unwrapped.spec is not None else None
         if env_id not in VELOCITY_INDICES:
             raise ValueError(f"MaskVelocityWrapper knows the velocities of {sorted(VELOCITY_INDICES)}, not {env_id!r}")
-        self.mask = np.ones(env.observation_space.shape, dtype=env.observation_space.dtype)
+        space = env.observation_space
+        assert space.shape is not None and space.dtype is not None, "a Box observation space"
+        self.mask = np.ones(space.shape, dtype=space.dtype)
         self.mask[VELOCITY_INDICES[env_id]] = 0
 
     def observation(self, observation: np.ndarray) -> np.ndarray:

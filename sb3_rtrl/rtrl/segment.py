@@ -69,8 +69,8 @@ def validate_segment_inputs(cell: ElementwiseRecurrentCell, x: th.Tensor, episod
         raise ValueError(f"x must have T >= 1 and B >= 1, got shape {tuple(x.shape)}")
     _check_tensor("x", x, (t, b, cell.input_size), dtype, device)
     if not isinstance(episode_starts, th.Tensor) or episode_starts.dtype != th.bool:
-        got = episode_starts.dtype if isinstance(episode_starts, th.Tensor) else type(episode_starts).__name__
-        raise ValueError(f"episode_starts must be a bool tensor, got {got}")
+        kind = episode_starts.dtype if isinstance(episode_starts, th.Tensor) else type(episode_starts).__name__
+        raise ValueError(f"episode_starts must be a bool tensor, got {kind}")
     _check_tensor("episode_starts", episode_starts, (t, b), th.bool, device)
     if not isinstance(state, RTRLState):
         raise ValueError(f"state must be an RTRLState, got {type(state).__name__}")

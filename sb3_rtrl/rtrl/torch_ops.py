@@ -143,6 +143,7 @@ def segment_advance(
             qa_of[id(a)] = (a.view(m, b, k, n) * q.unsqueeze(2)).view(m, b, k * n)
         qa = qa_of[id(a)]
         if kind == "outer":
+            assert v is not None, "an outer sensitivity needs its input vector"
             _outer_ops(outer, s0).segment(s0, p, qa, v, s_new)
         else:
             th.sum(qa if v is None else _times_partner(qa, v, k, n), dim=0, out=s_new)
@@ -167,6 +168,7 @@ def step_advance(
     outs = _outputs(sensitivities, out)
     for kind, s0, s, (a, v) in zip(kinds, sensitivities, outs, terms.immediates):
         if kind == "outer":
+            assert v is not None, "an outer sensitivity needs its input vector"
             _outer_ops(outer, s0).step(s0, jac, a, v, s)
             continue
         k = a.shape[-1] // n
