@@ -42,6 +42,53 @@ class LifeLossRecorder(BaseCallback):
         return True
 
 
+def test_envpool_backend_has_the_ale_settings_and_sb3_semantics():
+    """EnvPool's C++ Atari: the ale backend's shapes and action set, a lost life ends the agent's episode, the true
+    score at the game's end, finished environments reset in the same step, and RTRLA2C trains on it."""
+    pytest.importorskip("envpool")
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_rtrl.envs import make_atari_env
+
+    env = make_atari_env("Breakout", n_envs=3, seed=0, backend="envpool")
+    assert env.observation_space.shape == (84, 84, 4) and env.observation_space.dtype == np.uint8
+    assert env.action_space.n == 4  # minimal action set
+    assert env.reset().shape == (3, 84, 84, 4)
+    rng = np.random.default_rng(0)
+    dones, games = 0, []
+    for _ in range(5000):
+        obs, reward, done, infos = env.step(rng.integers(0, 4, 3))
+        assert obs.shape == (3, 84, 84, 4) and set(np.unique(reward)) <= {-1.0, 0.0, 1.0}
+        for i in range(3):
+            assert ("terminal_observation" in infos[i]) == bool(done[i])
+        for i in np.flatnonzero(done):
+            dones += 1
+            if "episode" in infos[i]:
+                games.append(infos[i]["episode"])
+                # The reset happened in this step: a new game's first frames, not the last one's.
+                assert not np.array_equal(obs[i], infos[i]["terminal_observation"])
+        if len(games) >= 2:
+            break
+    assert len(games) >= 2 and all(g["l"] > 0 and g["r"] >= 0 for g in games)
+    assert dones >= 5 * len(games)  # five lives a game: four lost lives end the agent's episode before the game ends
+    model = RTRLA2C("CnnLstmPolicy", env, n_steps=8, seed=0,
+                    policy_kwargs=dict(hidden_size=16, features_extractor_class=ImpalaCNN,
+                                       features_extractor_kwargs=dict(features_dim=32)))  # fmt: skip
+    model.learn(48)
+    rewards, lengths = evaluate_policy(model, env, n_eval_episodes=3, return_episode_rewards=True)
+    assert len(rewards) == 3 and min(lengths) > 100  # whole games (Monitor's statistics), not single lives
+    with pytest.raises(ValueError, match="monitor_dir are for backend='ale'"):
+        make_atari_env("Breakout", n_envs=1, monitor_dir="logs", backend="envpool")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        make_atari_env("Breakout", n_envs=1, backend="gym")
+
+
+def test_envpool_task_ids():
+    from sb3_rtrl.envs.atari import envpool_task_id
+
+    assert {envpool_task_id(g) for g in ("Breakout", "ALE/Breakout-v5", "BreakoutNoFrameskip-v4")} == {"Breakout-v5"}
+
+
 def test_atari_paper_stack_and_life_loss_reset():
     pytest.importorskip("ale_py")
     pytest.importorskip("cv2")

@@ -1,4 +1,4 @@
-"""Atari with the paper's settings (ale-py; the ROMs ship with it)."""
+"""Atari with the paper's settings: ale-py with SB3's wrappers, or EnvPool's C++ engine (the ROMs ship with both)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ def atari_env_id(game: str) -> str:
     return game if "/" in game or game.endswith("-v4") else f"ALE/{game}-v5"
 
 
+BACKENDS = ("ale", "envpool")
+
+
+def envpool_task_id(game: str) -> str:
+    """``"Breakout"``, ``"ALE/Breakout-v5"`` or ``"BreakoutNoFrameskip-v4"`` -> EnvPool's ``"Breakout-v5"``."""
+    name = game.split("/")[-1]
+    for suffix in ("NoFrameskip-v4", "-v4", "-v5"):
+        name = name.removesuffix(suffix)
+    return f"{name}-v5"
+
+
 def make_atari_env(
     game: str = "Breakout",
     n_envs: int = 32,
@@ -21,6 +32,7 @@ def make_atari_env(
     vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None,
     monitor_dir: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    backend: str = "ale",
 ) -> VecEnv:
     """
     A VecEnv of an Atari game as the paper ran it: no-op reset (up to 30), max-and-skip 4, a lost life
@@ -37,8 +49,17 @@ def make_atari_env(
     :param frame_stack: frames stacked per observation
     :param vec_env_cls: DummyVecEnv (default) or SubprocVecEnv
     :param monitor_dir: folder for Monitor logs (true game scores, before reward clipping)
-    :param env_kwargs: more keyword arguments for ``gym.make``
+    :param env_kwargs: more keyword arguments for ``gym.make`` (``envpool.make`` with ``backend="envpool"``)
+    :param backend: ``"ale"`` (ale-py with SB3's wrappers, one Python object per environment) or ``"envpool"``
+        (EnvPool's C++ engine stepping the batch in one call, extra ``envpool``): the same settings, observation
+        shape, action set and episode ends; EnvPool presses fire at a game's reset, not after each lost life, and
+        reports the true scores in ``info["episode"]`` itself, so it takes neither ``vec_env_cls`` nor
+        ``monitor_dir``
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "envpool":
+        return _make_envpool_atari(game, n_envs, seed, frame_stack, vec_env_cls, monitor_dir, env_kwargs)
     try:
         import ale_py  # noqa: F401  (registers the ALE ids)
     except ImportError as err:
@@ -56,3 +77,31 @@ def make_atari_env(
         wrapper_kwargs=dict(noop_max=30, frame_skip=4, screen_size=84, terminal_on_life_loss=True, clip_reward=True),
     )  # fmt: skip
     return VecFrameStack(env, frame_stack) if frame_stack > 1 else env
+
+
+def _make_envpool_atari(
+    game: str,
+    n_envs: int,
+    seed: int | None,
+    frame_stack: int,
+    vec_env_cls: type | None,
+    monitor_dir: str | None,
+    env_kwargs: dict[str, Any] | None,
+) -> VecEnv:
+    if vec_env_cls is not None or monitor_dir is not None:
+        raise ValueError("backend='envpool' steps the batch in C++ and records the episode scores itself: "
+                         "vec_env_cls and monitor_dir are for backend='ale'")  # fmt: skip
+    try:
+        import envpool
+    except ImportError as err:
+        raise ImportError("backend='envpool' needs EnvPool: pip install 'sb3-rtrl[envpool]'") from err
+    from sb3_rtrl.envs.envpool_vec_env import EnvPoolVecEnv
+
+    # The ale backend's settings in EnvPool's words: sticky actions off, the minimal action set.
+    kwargs: dict[str, Any] = dict(
+        episodic_life=True, reward_clip=True, noop_max=30, frame_skip=4, img_height=84, img_width=84, gray_scale=True,
+        stack_num=frame_stack, use_fire_reset=True, repeat_action_probability=0.0, full_action_space=False,
+    )  # fmt: skip
+    kwargs.update(env_kwargs or {})
+    pool = envpool.make(envpool_task_id(game), env_type="gymnasium", num_envs=n_envs, seed=seed or 0, **kwargs)
+    return EnvPoolVecEnv(pool)
