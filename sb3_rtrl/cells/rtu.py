@@ -162,20 +162,17 @@ class RTUCell(ElementwiseRecurrentCell):
         not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
         lam, gamma = self.eigenvalues()
         drive = gamma * self._drive(x)  # (T, B, units)
-        c = th.view_as_complex(c0.reshape(batch, self.units, 2).contiguous())
-        cs, c_tildes = [], []
-        for t in range(steps):
-            c_tilde = c * not_start[t]
-            c_tildes.append(c_tilde)
-            c = lam * c_tilde + drive[t]
-            cs.append(c)
-        c_all = th.stack(cs)
+        c0_complex = th.view_as_complex(c0.reshape(batch, self.units, 2).contiguous())
+        if th.is_grad_enabled():
+            c_all, c_tilde = _RTURecurrence.apply(drive, lam, c0_complex, not_start)
+        else:
+            c_all, c_tilde = _recurrence_forward(drive, lam, c0_complex, not_start)
         h = self._output(c_all)
-        c_last = th.view_as_real(c).reshape(batch, self.hidden_size)
+        c_last = th.view_as_real(c_all[-1]).reshape(batch, self.hidden_size)
         terms = None
         if need_terms:
             with th.no_grad():
-                terms = self._terms(x, lam.detach(), gamma.detach(), drive.detach(), th.stack(c_tildes).detach(), not_start)
+                terms = self._terms(x, lam.detach(), gamma.detach(), drive.detach(), c_tilde, not_start)
         return h, c_last, terms
 
     def _terms(
@@ -217,3 +214,47 @@ class RTUCell(ElementwiseRecurrentCell):
         h = th.stack(hs)
         h = F.relu(h) if self.activation == "relu" else h
         return h, th.stack([c1, c2], dim=-1).reshape(-1, 2 * n)
+
+
+def _recurrence_forward(
+    drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor
+) -> tuple[th.Tensor, th.Tensor]:
+    """
+    ``c(t) = lambda * c~(t) + drive(t)`` with ``c~(t) = c(t-1)`` zeroed at episode starts, into preallocated buffers.
+
+    :return: ``c`` for all steps and ``c~`` for all steps, both ``(T, B, units)`` complex (detached)
+    """
+    drive, lam, c0 = drive.detach(), lam.detach(), c0.detach()
+    c_all, c_tilde = th.empty_like(drive), th.empty_like(drive)
+    c = c0
+    for t in range(drive.shape[0]):
+        ct = th.mul(c, not_start[t], out=c_tilde[t])
+        c = th.addcmul(drive[t], lam, ct, out=c_all[t])
+    return c_all, c_tilde
+
+
+class _RTURecurrence(th.autograd.Function):
+    """
+    The RTU's linear recurrence with a hand-written backward: per step ``dc = e(t) + carry``, the drive's gradient is
+    ``dc`` and ``carry = dc * conj(lambda) * not_start(t)`` (autograd's convention for complex tensors); lambda's
+    gradient is ``sum dc * conj(c~)``. Two operations a step instead of autograd's graph over complex products.
+    """
+
+    @staticmethod
+    def forward(ctx, drive, lam, c0, not_start):  # type: ignore[override]
+        c_all, c_tilde = _recurrence_forward(drive, lam, c0, not_start)
+        ctx.save_for_backward(lam, c_tilde, not_start)
+        ctx.mark_non_differentiable(c_tilde)
+        return c_all, c_tilde
+
+    @staticmethod
+    def backward(ctx, grad_c_all, _grad_c_tilde):  # type: ignore[override]
+        lam, c_tilde, not_start = ctx.saved_tensors
+        lam_conj = lam.conj()
+        grad_drive = th.empty_like(c_tilde)
+        carry = th.zeros_like(c_tilde[0])
+        for t in range(c_tilde.shape[0] - 1, -1, -1):
+            dc = th.add(carry, grad_c_all[t], out=grad_drive[t])
+            carry = dc * lam_conj * not_start[t]
+        grad_lam = (grad_drive * c_tilde.conj()).sum((0, 1)) if ctx.needs_input_grad[1] else None
+        return grad_drive, grad_lam, carry if ctx.needs_input_grad[2] else None, None
