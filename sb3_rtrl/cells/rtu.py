@@ -216,9 +216,7 @@ class RTUCell(ElementwiseRecurrentCell):
         return h, th.stack([c1, c2], dim=-1).reshape(-1, 2 * n)
 
 
-def _recurrence_forward(
-    drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor
-) -> tuple[th.Tensor, th.Tensor]:
+def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     """
     ``c(t) = lambda * c~(t) + drive(t)`` with ``c~(t) = c(t-1)`` zeroed at episode starts, into preallocated buffers.
 
