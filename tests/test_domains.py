@@ -83,6 +83,40 @@ def test_envpool_backend_has_the_ale_settings_and_sb3_semantics():
         make_atari_env("Breakout", n_envs=1, backend="gym")
 
 
+def test_envpool_procgen_backend():
+    """EnvPool's ProcGen: the procgen2 backend's shapes, the true terminal observation, SB3's episode statistics."""
+    pytest.importorskip("envpool")
+    from sb3_rtrl.envs import make_procgen_env
+
+    try:
+        env = make_procgen_env("chaser", n_envs=2, seed=0, backend="envpool")
+    except ImportError as err:
+        pytest.skip(str(err))  # no Qt 5 runtime on this machine: the error says what to install
+    assert env.observation_space.shape == (64, 64, 3) and env.action_space.n == 15
+    assert env.reset().shape == (2, 64, 64, 3)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(3000):
+        obs, _, done, infos = env.step(rng.integers(0, 15, 2))
+        for i in np.flatnonzero(done):
+            assert infos[i]["terminal_observation"].shape == (64, 64, 3) and "episode" in infos[i]
+            episodes.append(infos[i]["episode"]["l"])
+        if len(episodes) >= 2:
+            break
+    assert len(episodes) >= 2 and min(episodes) > 0
+
+
+def test_envpool_procgen_arguments_checked_first():
+    from sb3_rtrl.envs import make_procgen_env
+
+    with pytest.raises(ValueError, match="easy and hard modes"):
+        make_procgen_env("heist", n_envs=1, distribution_mode="memory", backend="envpool")
+    with pytest.raises(ValueError, match="monitor_dir is for backend='procgen2'"):
+        make_procgen_env("chaser", n_envs=1, monitor_dir="logs", backend="envpool")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        make_procgen_env("chaser", n_envs=1, backend="gym3")
+
+
 def test_envpool_task_ids():
     from sb3_rtrl.envs.atari import envpool_task_id
 

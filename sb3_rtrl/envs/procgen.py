@@ -1,4 +1,4 @@
-"""ProcGen (package ``procgen2``) as an SB3 VecEnv, with the paper's settings."""
+"""ProcGen as an SB3 VecEnv with the paper's settings: package ``procgen2``, or EnvPool's C++ engine."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ GAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "d
          "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")  # fmt: skip
 MEMORY_GAMES = ("caveflyer", "dodgeball", "heist", "jumper", "maze", "miner")
 EXPLORATION_GAMES = ("coinrun", "caveflyer", "leaper", "jumper", "maze", "heist", "climber", "ninja")
+BACKENDS = ("procgen2", "envpool")
+QT_HELP = ("EnvPool's ProcGen engine needs the Qt 5 runtime (libQt5Gui.so.5): install it with the system's packages "
+           "(apt install qtbase5-dev, dnf install qt5-qtbase), or pip install PyQt5-Qt5 and put its PyQt5/Qt5/lib "
+           "folder on LD_LIBRARY_PATH before starting Python")  # fmt: skip
 INSTALL_HELP = "ProcGen needs the package procgen2 (with gym3 and gym; it pins numpy < 2): pip install 'sb3-rtrl[procgen]'"
 
 
@@ -118,6 +122,7 @@ def make_procgen_env(
     num_levels: int = 500,
     seed: int | None = None,
     monitor_dir: str | None = None,
+    backend: str = "procgen2",
     **kwargs: Any,
 ) -> VecEnv:
     """
@@ -125,8 +130,17 @@ def make_procgen_env(
     no action repeat). See :class:`ProcgenVecEnv`; the "memory" mode is there for its six games.
 
     :param monitor_dir: folder for the VecMonitor's log
+    :param backend: ``"procgen2"`` (gym3, which resets episodes itself: no terminal observation) or ``"envpool"``
+        (EnvPool's C++ engine, extra ``envpool``; the easy and hard modes; the true terminal observation; it
+        records the episode statistics itself, so no ``monitor_dir``). EnvPool's ProcGen needs the system Qt 5
+        runtime (``libQt5Gui.so.5``)
     """
     import os
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "envpool":
+        return _make_envpool_procgen(game, n_envs, distribution_mode, num_levels, seed, monitor_dir, kwargs)
 
     env = ProcgenVecEnv(n_envs, game, distribution_mode, num_levels, seed=seed, **kwargs)
     filename = None
@@ -134,3 +148,31 @@ def make_procgen_env(
         os.makedirs(monitor_dir, exist_ok=True)
         filename = os.path.join(monitor_dir, "procgen")
     return VecMonitor(env, filename=filename)
+
+
+def _make_envpool_procgen(
+    game: str,
+    n_envs: int,
+    distribution_mode: str,
+    num_levels: int,
+    seed: int | None,
+    monitor_dir: str | None,
+    kwargs: dict[str, Any],
+) -> VecEnv:
+    check_procgen_args(game, distribution_mode)
+    if distribution_mode not in ("easy", "hard"):
+        raise ValueError(f"backend='envpool' has ProcGen's easy and hard modes, not {distribution_mode!r}")
+    if monitor_dir is not None:
+        raise ValueError("backend='envpool' records the episode statistics itself: monitor_dir is for backend='procgen2'")
+    try:
+        import envpool
+    except ImportError as err:
+        raise ImportError("backend='envpool' needs EnvPool: pip install 'sb3-rtrl[envpool]'") from err
+    from sb3_rtrl.envs.envpool_vec_env import EnvPoolVecEnv
+
+    task = f"{game.capitalize()}{distribution_mode.capitalize()}-v0"
+    try:
+        pool = envpool.make(task, env_type="gymnasium", num_envs=n_envs, seed=seed or 0, num_levels=num_levels, **kwargs)
+    except ImportError as err:
+        raise ImportError(QT_HELP) from err
+    return EnvPoolVecEnv(pool)
