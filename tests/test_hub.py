@@ -88,7 +88,14 @@ def test_package_to_hub_layout_card_and_round_trip(fake_hub, cell):
     assert card.data.library_name == "sb3-rtrl"
     assert {"sb3-rtrl", "rtrl", "recurrent"} <= set(card.data.tags)
     assert "load_from_hub" in card.text
-    assert not (repo / "replay.mp4").exists()  # no video writer here: skipped, not a crash
+    # A replay video where a video writer (moviepy) imports; skipped, not a crash, where none does.
+    try:
+        import moviepy  # noqa: F401
+
+        has_writer = True
+    except ImportError:
+        has_writer = False
+    assert (repo / "replay.mp4").exists() == has_writer
     loaded = load_from_hub("user/rtrl-recall", "rtrl-recall.zip")
     assert loaded.policy.cell_name == cell
     np.testing.assert_array_equal(greedy_actions(loaded), greedy_actions(model))
