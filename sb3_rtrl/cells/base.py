@@ -29,6 +29,20 @@ from torch import nn
 SensitivityKind = Literal["outer", "diag"]
 
 
+def check_input_mask(cell: str, input_mask: th.Tensor, groups: int, input_size: int) -> None:
+    """
+    Raise ValueError unless ``input_mask`` is a ``(groups, input_size)`` bool tensor that leaves no group without
+    inputs (the shared ``input_mask`` keyword of the cells).
+
+    :param cell: the cell's class name, for the message
+    """
+    if tuple(input_mask.shape) != (groups, input_size) or input_mask.dtype != th.bool:
+        raise ValueError(f"{cell}: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
+                         f"{input_mask.dtype} {tuple(input_mask.shape)}")  # fmt: skip
+    if not bool(input_mask.any(dim=1).all()):
+        raise ValueError(f"{cell}: input_mask leaves a group without inputs")
+
+
 @dataclass(frozen=True)
 class SensitivitySpec:
     """

@@ -6,7 +6,7 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
-from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec, check_input_mask
 
 
 class ELSTMCell(ElementwiseRecurrentCell):
@@ -78,11 +78,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         self.groups = groups
         self.masked_input = input_mask is not None
         if input_mask is not None:
-            if tuple(input_mask.shape) != (groups, input_size) or input_mask.dtype != th.bool:
-                raise ValueError(f"ELSTMCell: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
-                                 f"{input_mask.dtype} {tuple(input_mask.shape)}")  # fmt: skip
-            if not bool(input_mask.any(dim=1).all()):
-                raise ValueError("ELSTMCell: input_mask leaves a group without inputs")
+            check_input_mask("ELSTMCell", input_mask, groups, input_size)
         if groups > 1 or input_mask is not None:
             # Which columns of the output gate each unit reads: its group's inputs and its group's cell state
             # (block diagonal).

@@ -8,7 +8,7 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
-from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec, check_input_mask
 
 ACTIVATIONS = ("linear", "relu")
 
@@ -97,11 +97,7 @@ class RTUCell(ElementwiseRecurrentCell):
         self.theta_log = nn.Parameter(th.empty(units, device=device, dtype=dtype))
         self.masked_input = input_mask is not None
         if input_mask is not None:
-            if tuple(input_mask.shape) != (groups, input_size) or input_mask.dtype != th.bool:
-                raise ValueError(f"RTUCell: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
-                                 f"{input_mask.dtype} {tuple(input_mask.shape)}")  # fmt: skip
-            if not bool(input_mask.any(dim=1).all()):
-                raise ValueError("RTUCell: input_mask leaves a group without inputs")
+            check_input_mask("RTUCell", input_mask, groups, input_size)
             group = th.arange(units, device=device) // (units // groups)
             reads = input_mask.to(device=device)[group].to(self.weight_ih.dtype)  # (units, D)
             self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
