@@ -91,11 +91,7 @@ def _make_envpool_atari(
     if vec_env_cls is not None or monitor_dir is not None:
         raise ValueError("backend='envpool' steps the batch in C++ and records the episode scores itself: "
                          "vec_env_cls and monitor_dir are for backend='ale'")  # fmt: skip
-    try:
-        import envpool
-    except ImportError as err:
-        raise ImportError("backend='envpool' needs EnvPool: pip install 'sb3-rtrl[envpool]'") from err
-    from sb3_rtrl.envs.envpool_vec_env import EnvPoolVecEnv
+    from sb3_rtrl.envs.envpool_vec_env import make_envpool_vec_env
 
     # The ale backend's settings in EnvPool's words: sticky actions off, the minimal action set.
     kwargs: dict[str, Any] = dict(
@@ -103,5 +99,4 @@ def _make_envpool_atari(
         stack_num=frame_stack, use_fire_reset=True, repeat_action_probability=0.0, full_action_space=False,
     )  # fmt: skip
     kwargs.update(env_kwargs or {})
-    pool = envpool.make(envpool_task_id(game), env_type="gymnasium", num_envs=n_envs, seed=seed or 0, **kwargs)
-    return EnvPoolVecEnv(pool)
+    return make_envpool_vec_env(envpool_task_id(game), n_envs, seed, **kwargs)

@@ -12,6 +12,24 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 
+def make_envpool_vec_env(task_id: str, num_envs: int, seed: int | None, engine_help: str = "", **kwargs: Any) -> VecEnv:
+    """
+    ``envpool.make(task_id, env_type="gymnasium", ...)`` as an :class:`EnvPoolVecEnv`.
+
+    :param engine_help: what to install when EnvPool is there but the task's engine does not load (an ImportError)
+    :param kwargs: the task's EnvPool options
+    """
+    try:
+        import envpool
+    except ImportError as err:
+        raise ImportError("backend='envpool' needs EnvPool: pip install 'sb3-rtrl[envpool]'") from err
+    try:
+        pool = envpool.make(task_id, env_type="gymnasium", num_envs=num_envs, seed=seed or 0, **kwargs)
+    except ImportError as err:
+        raise ImportError(engine_help or str(err)) from err
+    return EnvPoolVecEnv(pool)
+
+
 class EnvPoolVecEnv(VecEnv):
     """
     An EnvPool batch (gymnasium API, synchronous) as an SB3 VecEnv: all environments step in one C++ call.

@@ -164,15 +164,7 @@ def _make_envpool_procgen(
         raise ValueError(f"backend='envpool' has ProcGen's easy and hard modes, not {distribution_mode!r}")
     if monitor_dir is not None:
         raise ValueError("backend='envpool' records the episode statistics itself: monitor_dir is for backend='procgen2'")
-    try:
-        import envpool
-    except ImportError as err:
-        raise ImportError("backend='envpool' needs EnvPool: pip install 'sb3-rtrl[envpool]'") from err
-    from sb3_rtrl.envs.envpool_vec_env import EnvPoolVecEnv
+    from sb3_rtrl.envs.envpool_vec_env import make_envpool_vec_env
 
     task = f"{game.capitalize()}{distribution_mode.capitalize()}-v0"
-    try:
-        pool = envpool.make(task, env_type="gymnasium", num_envs=n_envs, seed=seed or 0, num_levels=num_levels, **kwargs)
-    except ImportError as err:
-        raise ImportError(QT_HELP) from err
-    return EnvPoolVecEnv(pool)
+    return make_envpool_vec_env(task, n_envs, seed, engine_help=QT_HELP, num_levels=num_levels, **kwargs)
