@@ -20,10 +20,11 @@ def make_cell(name: str, seed: int = 0, **kwargs) -> ElementwiseRecurrentCell:
 
 
 def real_jacobian(cell: ElementwiseRecurrentCell, jac: th.Tensor) -> th.Tensor:
-    """``(B, N, N)`` real Jacobian of the real state from the engine's diagonal (a 2x2 block per complex unit)."""
+    """``(B, n, n)`` real Jacobian of the real state from the engine's diagonal (a 2x2 block per complex unit)."""
     if not cell.complex_state:
         return th.diag_embed(jac)
-    out = th.zeros(jac.shape[0], N, N, dtype=jac.real.dtype)
+    n = cell.hidden_size
+    out = th.zeros(jac.shape[0], n, n, dtype=jac.real.dtype)
     for i in range(jac.shape[1]):
         re, im = jac[:, i].real, jac[:, i].imag
         out[:, 2 * i, 2 * i], out[:, 2 * i, 2 * i + 1] = re, -im
@@ -58,7 +59,13 @@ def test_forward_and_gradients_match_the_reference_equations(cell_name):
 
 @pytest.mark.parametrize("start", [False, True])
 def test_jacobian_matches_autograd_and_finite_differences(cell_name, start):
-    cell = make_cell(cell_name, 1)
+    """The Jacobian the engine reads, of each part the engine runs (the cell itself unless it is made of parts)."""
+    for part in make_cell(cell_name, 1).rtrl_parts():
+        check_jacobian(part, start)
+
+
+def check_jacobian(cell: ElementwiseRecurrentCell, start: bool) -> None:
+    N = cell.hidden_size
     x = th.randn(B, D, dtype=th.float64)
     c_prev = th.randn(B, N, dtype=th.float64)
     starts = th.full((1, B), start)
@@ -100,7 +107,7 @@ def test_groups_do_not_interact(cell_name):
     cell = make_cell(cell_name, 5, groups=2, input_mask=mask)
     with th.no_grad():
         for name, p in cell.named_parameters():
-            if name.startswith("out_gate"):
+            if "out_gate" in name:
                 p.normal_()  # nonzero everywhere: the cell must cut the cross-group part itself
     x = th.randn(6, B, D, dtype=th.float64)
     starts = th.zeros(6, B, dtype=th.bool)
@@ -135,7 +142,7 @@ def test_bad_sizes_rejected(cell_name):
 
 
 def test_registry_checks_names_and_keywords():
-    with pytest.raises(ValueError, match=r"unknown cell 'gru'; registered cells: \['elstm', 'rtu'\]"):
+    with pytest.raises(ValueError, match=r"unknown cell 'gru'; registered cells: \['elstm', 'mixed', 'rtu'\]"):
         resolve_cell_kwargs("gru", None)
     with pytest.raises(ValueError, match=r"cell 'rtu' \(RTUCell\) takes no keywords \['forget_bias'\]"):
         resolve_cell_kwargs("rtu", dict(forget_bias=1.0))

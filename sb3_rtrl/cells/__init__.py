@@ -2,6 +2,7 @@
 
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
 from sb3_rtrl.cells.elstm import ELSTMCell
+from sb3_rtrl.cells.mixed import MixedCell
 from sb3_rtrl.cells.registry import CELLS, cell_entry, register_cell, resolve_cell_kwargs
 from sb3_rtrl.cells.rtu import RTUCell
 
@@ -9,11 +10,15 @@ from sb3_rtrl.cells.rtu import RTUCell
 # hold a state (the paper's own init, 0.0 and 0.1, is sb3_rtrl.policies.PAPER_NETWORK).
 register_cell("elstm", ELSTMCell, policy_defaults=dict(forget_bias=(0.0, 3.0), init_std=0.5))
 register_cell("rtu", RTUCell)
+# Both kinds of memory in one layer, with the eLSTM part's forget gates spread up to 0.9975 (a time scale of about
+# 400 steps), so that a long delay needs no tuned gate.
+register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5))
 
 __all__ = [
     "CELLS",
     "ELSTMCell",
     "ElementwiseRecurrentCell",
+    "MixedCell",
     "RTRLTerms",
     "RTUCell",
     "SensitivitySpec",

@@ -16,6 +16,10 @@ A cell with ``complex_state = True`` (the RTU) is element-wise in complex number
 complex number per unit. The same recursion then holds with complex Jacobians, immediate terms and
 sensitivities (``dc / dparam`` with ``c = c1 + i c2``). A complex RTRL tensor ``W = W1 + i W2`` on which
 ``c`` depends holomorphically needs one sensitivity, since ``dc / dW2 = i dc / dW1``.
+
+A cell may be made of several such cells side by side that read the same input and never each other's state
+(:class:`sb3_rtrl.cells.MixedCell`): it names them in :meth:`ElementwiseRecurrentCell.rtrl_parts`, and the engine
+runs each part with its own terms and sensitivities.
 """
 
 from __future__ import annotations
@@ -123,9 +127,25 @@ class ElementwiseRecurrentCell(nn.Module):
         h, c_last, _ = self.scan(x, c0, episode_starts, need_terms=False)
         return h, c_last
 
+    def rtrl_parts(self) -> tuple[ElementwiseRecurrentCell, ...]:
+        """
+        The cells the RTRL engine runs one by one: the cell itself, or the parts of a cell made of several. The
+        sensitivities are the parts' in order; the state and the output are the parts' joined by :meth:`join_parts`.
+        """
+        return (self,)
+
+    def split_parts(self, tensor: th.Tensor) -> list[th.Tensor]:
+        """A state or output ``(..., N)`` of the cell as its parts' (:meth:`rtrl_parts` order); inverse of :meth:`join_parts`."""
+        return [tensor]
+
+    def join_parts(self, tensors: list[th.Tensor]) -> th.Tensor:
+        """The cell's state or output ``(..., N)`` from its parts' (:meth:`rtrl_parts` order)."""
+        (tensor,) = tensors
+        return tensor
+
     def rtrl_parameters(self) -> list[nn.Parameter]:
-        """The parameters trained by RTRL, in ``rtrl_specs`` order."""
-        return [getattr(self, spec.name) for spec in self.rtrl_specs]
+        """The parameters trained by RTRL, in ``rtrl_specs`` order (a part's as ``"part.name"``)."""
+        return [self.get_parameter(spec.name) for spec in self.rtrl_specs]
 
     def sensitivity_dtype(self) -> th.dtype:
         """The dtype of the sensitivities: the parameters', complex for a complex state."""
@@ -136,7 +156,15 @@ class ElementwiseRecurrentCell(nn.Module):
 
     def sensitivity_shapes(self) -> list[tuple[int, ...]]:
         """The shape of each RTRL tensor (:meth:`rtrl_tensors`), in ``rtrl_specs`` order, without computing it."""
+        if self.rtrl_parts() != (self,):
+            return [shape for part in self.rtrl_parts() for shape in part.sensitivity_shapes()]
         return [tuple(p.shape) for p in self.rtrl_parameters()]
+
+    def sensitivity_dtypes(self) -> list[th.dtype]:
+        """The dtype of each sensitivity, in ``rtrl_specs`` order (a cell made of parts may mix real and complex)."""
+        if self.rtrl_parts() != (self,):
+            return [dtype for part in self.rtrl_parts() for dtype in part.sensitivity_dtypes()]
+        return [self.sensitivity_dtype()] * len(self.rtrl_specs)
 
     def rtrl_tensors(self) -> list[th.Tensor]:
         """
@@ -145,4 +173,6 @@ class ElementwiseRecurrentCell(nn.Module):
         through the carried sensitivities enters here, so that it passes the same function as the in-segment
         gradient.
         """
+        if self.rtrl_parts() != (self,):
+            return [tensor for part in self.rtrl_parts() for tensor in part.rtrl_tensors()]
         return list(self.rtrl_parameters())

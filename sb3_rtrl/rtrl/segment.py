@@ -8,7 +8,7 @@ import torch as th
 
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell, SensitivityKind
 from sb3_rtrl.rtrl import backend as backends
-from sb3_rtrl.rtrl.state import RTRLState
+from sb3_rtrl.rtrl.state import RTRLState, split_state
 
 Method = Literal["segment", "step"]
 Gradient = Literal["rtrl", "tbptt"]
@@ -78,8 +78,7 @@ def validate_segment_inputs(cell: ElementwiseRecurrentCell, x: th.Tensor, episod
     shapes = cell.sensitivity_shapes()
     if len(state.sensitivities) != len(shapes):
         raise ValueError(f"state.sensitivities must hold {len(shapes)} tensors, got {len(state.sensitivities)}")
-    s_dtype = cell.sensitivity_dtype()
-    for spec, shape, s in zip(cell.rtrl_specs, shapes, state.sensitivities):
+    for spec, shape, s_dtype, s in zip(cell.rtrl_specs, shapes, cell.sensitivity_dtypes(), state.sensitivities):
         _check_tensor(f"state.sensitivities[{spec.name}]", s, (b, *shape), s_dtype, device)
 
 
@@ -145,13 +144,19 @@ def rtrl_segment(
     if out is not None:
         _check_out(out, state)
 
-    kinds = _kinds(cell)
-    h, c_last, terms = cell.scan(x, _inject(cell, state, ops), episode_starts, need_terms=True)
-    assert terms is not None
-    with th.no_grad():
-        advance = ops.segment_advance if method == "segment" else ops.step_advance
-        sensitivities = advance(kinds, state.sensitivities, terms, None if out is None else out.sensitivities)
-    return h, RTRLState(c=c_last.detach(), sensitivities=sensitivities)
+    advance = ops.segment_advance if method == "segment" else ops.step_advance
+    outputs, states, sensitivities = [], [], []
+    outs = [None] * len(cell.rtrl_parts()) if out is None else split_state(cell, out)
+    # Each part with its own terms and sensitivities: the parts read the same input and not each other's state.
+    for part, part_state, part_out in zip(cell.rtrl_parts(), split_state(cell, state), outs):
+        h, c_last, terms = part.scan(x, _inject(part, part_state, ops), episode_starts, need_terms=True)
+        assert terms is not None
+        with th.no_grad():
+            sensitivities += advance(_kinds(part), part_state.sensitivities, terms,
+                                     None if part_out is None else part_out.sensitivities)  # fmt: skip
+        outputs.append(h)
+        states.append(c_last.detach())
+    return cell.join_parts(outputs), RTRLState(c=cell.join_parts(states), sensitivities=tuple(sensitivities))
 
 
 def rtrl_replay(
@@ -180,6 +185,10 @@ def rtrl_replay(
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     validate_segment_inputs(cell, x, episode_starts, state)
-    c0 = _inject(cell, state, backends.resolve(backend, x.device)) if gradient == "rtrl" else state.c
+    c0 = state.c
+    if gradient == "rtrl":
+        ops = backends.resolve(backend, x.device)
+        injected = [_inject(part, part_state, ops) for part, part_state in zip(cell.rtrl_parts(), split_state(cell, state))]
+        c0 = cell.join_parts(injected)
     h, _, _ = cell.scan(x, c0, episode_starts, need_terms=False)
     return h

@@ -48,7 +48,25 @@ def initial_state(cell: ElementwiseRecurrentCell, batch_size: int) -> RTRLState:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ref = cell.rtrl_parameters()[0]
     c = th.zeros(batch_size, cell.hidden_size, device=ref.device, dtype=ref.dtype)
-    dtype = cell.sensitivity_dtype()
-    shapes = cell.sensitivity_shapes()
-    sensitivities = tuple(th.zeros((batch_size, *shape), device=ref.device, dtype=dtype) for shape in shapes)
+    sensitivities = tuple(
+        th.zeros((batch_size, *shape), device=ref.device, dtype=dtype)
+        for shape, dtype in zip(cell.sensitivity_shapes(), cell.sensitivity_dtypes())
+    )
     return RTRLState(c=c, sensitivities=sensitivities)
+
+
+def split_state(cell: ElementwiseRecurrentCell, state: RTRLState) -> list[RTRLState]:
+    """
+    The state of each of the cell's parts (:meth:`~sb3_rtrl.cells.ElementwiseRecurrentCell.rtrl_parts`): the cell
+    state split into the parts' units and the sensitivities in order (``state``'s own tensors).
+    """
+    parts = cell.rtrl_parts()
+    if len(parts) == 1:
+        return [state]
+    states = cell.split_parts(state.c)
+    result, start = [], 0
+    for part, c in zip(parts, states):
+        count = len(part.rtrl_specs)
+        result.append(RTRLState(c=c, sensitivities=state.sensitivities[start : start + count]))
+        start += count
+    return result
