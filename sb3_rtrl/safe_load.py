@@ -12,10 +12,17 @@ from the user's own code), every value is checked against the annotation of the 
 passed to (a class must be an allowlisted subclass of what the parameter takes; anything typed ``Any``
 must be plain data), and spaces and schedules are built only from known types with validated fields.
 Whatever fails is refused with :class:`UntrustedContentError`, naming the entry.
+
+Every entry of the file's ``data`` is checked too, the plain JSON ones included: only the entries this project's
+``save`` writes are accepted, each as the type it has there, and all of them reach SB3 as ``custom_objects``, so
+SB3 uses nothing from the file unchecked (an ``env`` entry, which SB3 would pass to ``gym.make``, is refused).
+Reading is bounded (:class:`LoadLimits`) and a malformed file is named with its member
+(:class:`ModelFileError`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import inspect
@@ -27,7 +34,9 @@ import types
 import typing
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
@@ -64,6 +73,38 @@ _SCHEDULE = Callable[[float], float]
 
 class UntrustedContentError(ValueError):
     """A saved model holds content that only unpickling (running code from the file) could restore."""
+
+
+class ModelFileError(ValueError):
+    """A saved model's file is malformed or too large: trusting it would not help."""
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """
+    Bounds on what loading a model reads, so that a small hostile file cannot take the memory of the machine.
+
+    A trusting caller with a larger model passes larger ones (``load_model(path, limits=LoadLimits(...))``).
+
+    :param member_bytes: the largest size of the JSON members (``data``, ``sb3_rtrl.json``) and of any member that
+        is not weights
+    :param weights_bytes: the largest size of one ``.pth`` member (the weights, the optimizer state)
+    :param space_elements: the largest number of elements of one declared ``Box``, ``MultiDiscrete`` or
+        ``MultiBinary`` space
+    :param buffer_elements: the largest rollout buffer the entries may ask for (``n_steps * n_envs`` times the
+        observation's elements)
+    """
+
+    member_bytes: int = 64 * 2**20
+    weights_bytes: int = 2**30
+    space_elements: int = 2**22
+    buffer_elements: int = 2**28
+
+
+DEFAULT_LIMITS = LoadLimits()
+_LIMITS: contextvars.ContextVar[LoadLimits] = contextvars.ContextVar("sb3_rtrl_load_limits", default=DEFAULT_LIMITS)
+# The members every model file has (SB3's save writes them; the weights are needed to load).
+REQUIRED_MEMBERS = ("data", "policy.pth", "policy.optimizer.pth")
 
 
 class _NotDescribable(Exception):
@@ -135,6 +176,45 @@ ENTRY_TYPES: dict[str, Any] = {
     "rollout_buffer_class": type[RolloutBuffer],
     "rollout_buffer_kwargs": dict[str, Any],
 }
+# The entries SB3 writes as plain JSON for RTRLA2C and RTRLPPO, each as the type it has there. No other entry is
+# accepted: SB3 sets every entry as an attribute of the model (an "env" entry would even be passed to gym.make).
+PLAIN_ENTRY_TYPES: dict[str, Any] = {
+    "verbose": int,
+    "num_timesteps": int,
+    "_total_timesteps": int,
+    "_num_timesteps_at_start": int,
+    "seed": int | None,
+    "action_noise": None,
+    "start_time": float,
+    "learning_rate": float,
+    "_episode_num": int,
+    "use_sde": bool,
+    "sde_sample_freq": int,
+    "_current_progress_remaining": float,
+    "_stats_window_size": int,
+    "_n_updates": int,
+    "n_envs": int,
+    "n_steps": int,
+    "gamma": float,
+    "gae_lambda": float,
+    "ent_coef": float,
+    "vf_coef": float,
+    "max_grad_norm": float,
+    "rollout_buffer_kwargs": dict[str, Any],
+    "gradient": str,
+    "rtrl_method": str,
+    "rtrl_backend": str,
+    "normalize_advantage": bool,
+    "rms_prop_eps": float,
+    "batch_size": int,
+    "n_epochs": int,
+    "clip_range": float,
+    "clip_range_vf": float | None,
+    "target_kl": float | None,
+}
+# Entries whose value is a path on the saving machine: set to None, so that nothing from the file names a path that
+# is then written to (pass tensorboard_log= to the load to log).
+DROPPED = {"tensorboard_log": None}
 
 
 # ------------------------------------------------------------------------------------------ describe
@@ -227,6 +307,13 @@ def _dtype(value: Any, where: str) -> np.dtype:
     return np.dtype(value)
 
 
+def _check_elements(count: int, where: str) -> None:
+    limit = _LIMITS.get().space_elements
+    if count > limit:
+        raise ModelFileError(f"{where}: the space declares {count} elements, over the limit of {limit} "
+                             "(LoadLimits.space_elements)")  # fmt: skip
+
+
 def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
     kind = _fields(desc, where, ["type"])["type"]
     try:
@@ -236,6 +323,7 @@ def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
             if not isinstance(desc["shape"], list):
                 raise _refuse(f"{where}.shape", "expected a list")
             shape = tuple(_int(n, f"{where}.shape", 0) for n in desc["shape"])
+            _check_elements(int(np.prod(shape, dtype=object)), where)
             low = np.array(_numbers(desc["low"], f"{where}.low"), dtype=dtype)
             high = np.array(_numbers(desc["high"], f"{where}.high"), dtype=dtype)
             return spaces.Box(low, high, shape, dtype)
@@ -245,19 +333,21 @@ def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
         if kind == "MultiDiscrete":
             _fields(desc, where, ["nvec", "dtype"])
             nvec = np.array(_numbers(desc["nvec"], f"{where}.nvec"))
+            _check_elements(nvec.size, where)
             if nvec.size == 0 or not np.all(nvec == np.round(nvec)) or np.any(nvec < 1):
                 raise _refuse(f"{where}.nvec", "expected positive integers")
             return spaces.MultiDiscrete(nvec.astype(np.int64), dtype=_dtype(desc["dtype"], f"{where}.dtype"))
         if kind == "MultiBinary":
             n = _fields(desc, where, ["n"])["n"]
             counts = [_int(v, f"{where}.n", 1) for v in n] if isinstance(n, list) else _int(n, f"{where}.n", 1)
+            _check_elements(int(np.prod(counts, dtype=object)), where)
             return spaces.MultiBinary(counts)
         if kind == "Dict" and depth < 16:
             children = _fields(desc, where, ["spaces"])["spaces"]
             if not isinstance(children, dict):
                 raise _refuse(f"{where}.spaces", "expected an object")
             return spaces.Dict({k: _rebuild_space(s, f"{where}.spaces[{k!r}]", depth + 1) for k, s in children.items()})
-    except UntrustedContentError:
+    except (UntrustedContentError, ModelFileError):
         raise
     except (ValueError, TypeError, AssertionError, OverflowError) as err:  # gymnasium's own checks of the fields
         raise _refuse(where, f"invalid {kind} space ({err})") from None
@@ -294,7 +384,8 @@ def _rebuild_class(desc: Any, base: Any, where: str) -> type:
 
 def _items(desc: Any, kind: str, where: str) -> Any:
     fields = _fields(desc, where, ["kind", "items"])
-    if fields["kind"] != kind:
+    # A tuple written as plain JSON (SB3's data entry) reads back as a list.
+    if fields["kind"] != kind and not (kind == "tuple" and fields["kind"] == "list"):
         raise _refuse(where, f"expected a {kind}, got kind {fields['kind']!r}")
     items = fields["items"]
     if not isinstance(items, dict if kind == "dict" else list):
@@ -479,72 +570,199 @@ def add_description(file: io.BytesIO, model: Any) -> None:
         archive.writestr(DESCRIPTION_FILE, json.dumps(described))
 
 
+def _describe_json(value: Any, where: str) -> Any:
+    """A plain JSON value of ``data`` in :func:`describe`'s form, so that it is checked as a description is."""
+    try:
+        return describe(value)
+    except (_NotDescribable, RecursionError) as err:
+        raise _refuse(where, f"not plain data ({type(err).__name__})") from None
+
+
+def check_data_entries(data: dict[str, Any], described: Any) -> dict[str, Any]:
+    """
+    Every entry of a model file's ``data``, checked and rebuilt without unpickling: the values SB3 is to use.
+
+    Pickled entries are rebuilt from the description (:func:`rebuild_entries`); plain JSON entries are checked
+    against :data:`PLAIN_ENTRY_TYPES` (``policy_kwargs`` against the policy's constructor); run state a loaded
+    model resets is replaced; any other entry is refused.
+
+    :param data: the file's ``data`` member, parsed
+    :param described: the file's description member, parsed
+    :return: ``custom_objects`` holding every entry of ``data``
+    :raises UntrustedContentError: naming every entry that is refused
+    """
+    pickled = set(_pickled_keys(data))
+    custom: dict[str, Any] = {}
+    refused: list[str] = []
+    for key in data:
+        if key in DISPENSABLE:
+            custom[key] = deque(maxlen=100) if key.startswith("ep_") else DISPENSABLE[key]
+        elif key in DROPPED:
+            custom[key] = DROPPED[key]
+        elif key not in pickled and key not in PLAIN_ENTRY_TYPES and key != "policy_kwargs":
+            refused.append(f"{key} (sb3-rtrl's save does not write this entry)")
+    rebuilt, refused_pickled = rebuild_entries(described, [k for k in data if k in pickled and k not in custom])
+    custom.update(rebuilt)
+    refused += refused_pickled
+    for key, value in data.items():
+        if key in custom or key in pickled or any(r.startswith(f"{key} ") for r in refused):
+            continue
+        try:
+            if key == "policy_kwargs":
+                if "policy_class" not in custom:
+                    raise UntrustedContentError("policy_kwargs: no policy class to check them against")
+                custom[key] = _rebuild_policy_kwargs(_describe_json(value, key), custom["policy_class"], key)
+            else:
+                custom[key] = _rebuild_as(_describe_json(value, key), PLAIN_ENTRY_TYPES[key], key)
+        except UntrustedContentError as err:
+            refused.append(f"{key} ({str(err).removeprefix(f'{key}: ')})")
+    if custom.get("rollout_buffer_kwargs"):
+        # The allowlisted buffers (SB3's) take no keywords beyond those the algorithm passes.
+        refused.append(
+            f"rollout_buffer_kwargs (SB3's rollout buffers take none, got {sorted(custom['rollout_buffer_kwargs'])})"
+        )
+    if refused:
+        raise UntrustedContentError("; ".join(refused))
+    _check_buffer_size(custom)
+    return custom
+
+
+def _check_buffer_size(custom: dict[str, Any]) -> None:
+    """The rollout buffer the entries ask for must fit :attr:`LoadLimits.buffer_elements`."""
+    space = custom.get("observation_space")
+    if space is None:
+        return
+    parts = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+    elements = sum(int(np.prod(part.shape, dtype=object)) for part in parts)
+    total = int(custom.get("n_steps", 1)) * int(custom.get("n_envs", 1)) * max(elements, 1)
+    limit = _LIMITS.get().buffer_elements
+    if total > limit:
+        raise ModelFileError(f"n_steps * n_envs * observation elements = {total}, over the limit of {limit} "
+                             "(LoadLimits.buffer_elements)")  # fmt: skip
+
+
+@contextmanager
+def load_limits(limits: LoadLimits | None) -> Iterator[LoadLimits]:
+    """Use ``limits`` (None: :data:`DEFAULT_LIMITS`) for the loads inside the ``with`` block."""
+    token = _LIMITS.set(limits or DEFAULT_LIMITS)
+    try:
+        yield _LIMITS.get()
+    finally:
+        _LIMITS.reset(token)
+
+
+def _source_name(path: str | pathlib.Path | io.BufferedIOBase) -> str:
+    return str(path) if isinstance(path, (str, pathlib.Path)) else f"<{type(path).__name__}>"
+
+
+def _json_member(archive: zipfile.ZipFile, name: str, source: str) -> Any:
+    try:
+        return json.loads(archive.read(name))
+    except RecursionError:
+        raise ModelFileError(f"{source}: member {name!r} is nested too deeply to be a saved model's") from None
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError, integers past Python's digit limit
+        raise ModelFileError(f"{source}: member {name!r} is not valid JSON ({err})") from None
+
+
 def _read_archive(path: str | pathlib.Path | io.BufferedIOBase) -> tuple[dict[str, Any], Any]:
-    """The data entry and the description of a model zip, found as SB3's load finds it."""
-    file = open_path(path, "r", verbose=0, suffix="zip")
+    """
+    The data entry and the description of a model zip, found as SB3's load finds it; every member's size checked
+    against the limits, and the members SB3 needs present.
+
+    :raises ModelFileError: naming the file and the member that is missing, too large or malformed
+    """
+    source = _source_name(path)
+    limits = _LIMITS.get()
+    try:
+        file = open_path(path, "r", verbose=0, suffix="zip")
+    except OSError as err:
+        raise ModelFileError(f"{source}: cannot be read ({err})") from None
     start = file.tell()
     try:
         with zipfile.ZipFile(file) as archive:
-            names = set(archive.namelist())
-            data = json.loads(archive.read("data"))
-            described = json.loads(archive.read(DESCRIPTION_FILE)) if DESCRIPTION_FILE in names else {}
+            infos = {info.filename: info for info in archive.infolist()}
+            missing = [name for name in REQUIRED_MEMBERS if name not in infos]
+            if missing:
+                raise ModelFileError(f"{source}: not a complete saved model, member(s) {missing} missing")
+            for name, info in infos.items():
+                limit = limits.weights_bytes if name.endswith(".pth") else limits.member_bytes
+                if info.file_size > limit:
+                    field = "weights_bytes" if name.endswith(".pth") else "member_bytes"
+                    raise ModelFileError(f"{source}: member {name!r} is {info.file_size} bytes, over the limit of "
+                                         f"{limit} (LoadLimits.{field})")  # fmt: skip
+            data = _json_member(archive, "data", source)
+            described = _json_member(archive, DESCRIPTION_FILE, source) if DESCRIPTION_FILE in infos else {}
+    except zipfile.BadZipFile as err:
+        raise ModelFileError(f"{source}: not a zip archive or a damaged one ({err})") from None
     finally:
         if isinstance(path, (str, pathlib.Path)):
             file.close()
         else:
             file.seek(start)  # SB3 reads the same file object next
     if not isinstance(data, dict):
-        raise UntrustedContentError(f"{path}: the data entry must hold an object")
+        raise ModelFileError(f"{source}: member 'data' must hold an object, got {type(data).__name__}")
+    if not isinstance(described, dict):
+        raise ModelFileError(f"{source}: member {DESCRIPTION_FILE!r} must hold an object, got {type(described).__name__}")
     return data, described
 
 
 def safe_custom_objects(path: str | pathlib.Path | io.BufferedIOBase) -> dict[str, Any]:
     """
-    Everything SB3 would unpickle from the model at ``path``, rebuilt without unpickling.
+    Every entry of the model at ``path``'s ``data``, checked and rebuilt without unpickling (see
+    :func:`check_data_entries`).
 
     :param path: a model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
     :return: ``custom_objects`` for the algorithm's ``load``
-    :raises UntrustedContentError: naming the entries that only unpickling could restore
+    :raises UntrustedContentError: naming the entries that only unpickling, which runs code from the file, could
+        restore, or that sb3-rtrl's save does not write
+    :raises ModelFileError: for a file that is malformed or over the limits
     """
     data, described = _read_archive(path)
-    keys = _pickled_keys(data)
-    custom: dict[str, Any] = {}
-    for key in keys:
-        if key in DISPENSABLE:
-            custom[key] = deque(maxlen=100) if key.startswith("ep_") else DISPENSABLE[key]
-    rebuilt, refused = rebuild_entries(described, [key for key in keys if key not in DISPENSABLE])
-    custom.update(rebuilt)
-    if refused:
+    try:
+        return check_data_entries(data, described)
+    except UntrustedContentError as err:
         raise UntrustedContentError(
-            f"{path} holds content that only unpickling, which runs code from the file, could restore: "
-            f"{'; '.join(refused)}. If you trust where it comes from, pass trust_remote_code=True "
-            f"(or set {TRUST_ENV_VAR}=1)."
-        )
-    return custom
+            f"{_source_name(path)} holds content that sb3-rtrl cannot load without running code from the file: {err}. "
+            f"If you trust where it comes from, pass trust_remote_code=True (or set {TRUST_ENV_VAR}=1)."
+        ) from None
 
 
 def algorithm_class(name: str | None = None) -> type:
     """
     The sb3-rtrl algorithm class called ``name`` (None: RTRLA2C, the only one before the name was saved).
 
-    :raises UntrustedContentError: for a name that is not one of :data:`ALGORITHMS`
+    :raises ModelFileError: for a name that is not one of :data:`ALGORITHMS`
     """
     name = "RTRLA2C" if name is None else name
     if not isinstance(name, str) or name not in ALGORITHMS:
-        raise UntrustedContentError(f"the file names the algorithm {name!r}; sb3-rtrl has {sorted(ALGORITHMS)}")
+        raise ModelFileError(f"the file names the algorithm {name!r}; sb3-rtrl has {sorted(ALGORITHMS)}")
     return getattr(importlib.import_module(ALGORITHMS[name]), name)
 
 
 def saved_algorithm(path: str | pathlib.Path | io.BufferedIOBase) -> type:
     """The class of the algorithm that saved the model at ``path`` (read from its description)."""
     _, described = _read_archive(path)
-    return algorithm_class(described.get(ALGORITHM_ENTRY) if isinstance(described, dict) else None)
+    return algorithm_class(described.get(ALGORITHM_ENTRY))
+
+
+def check_algorithm(path: str | pathlib.Path | io.BufferedIOBase, algorithm: type) -> None:
+    """
+    Raise ModelFileError unless ``algorithm`` is the class that saved the model at ``path`` or a subclass of it,
+    and the file is complete and within the limits.
+    """
+    saved = saved_algorithm(path)
+    if not issubclass(algorithm, saved):
+        raise ModelFileError(
+            f"{_source_name(path)} was saved by {saved.__name__}: load it with {saved.__name__}.load (or "
+            f"sb3_rtrl.hub.load_model, which picks the class), not {algorithm.__name__}"
+        )
 
 
 def load_model(
     path: str | pathlib.Path | io.BufferedIOBase,
     trust_remote_code: bool | None = None,
     algorithm: type | None = None,
+    limits: LoadLimits | None = None,
     **load_kwargs: Any,
 ):
     """
@@ -553,15 +771,19 @@ def load_model(
     :param path: the model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
     :param trust_remote_code: allow unpickling (needed only for content sb3-rtrl cannot rebuild, such as
         a user's own class); None reads the ``TRUST_REMOTE_CODE`` environment variable
-    :param algorithm: the algorithm class to load with (RTRLA2C, RTRLPPO or a subclass); None: the one that
-        saved the file
+    :param algorithm: the algorithm class to load with (the one that saved the file or a subclass); None: the one
+        that saved the file
+    :param limits: bounds on the sizes read (:class:`LoadLimits`); None: :data:`DEFAULT_LIMITS`
     :param load_kwargs: more arguments of the algorithm's ``load`` (``env``, ``device``, ...)
     :return: the loaded model
     """
-    if algorithm is None:
-        algorithm = saved_algorithm(path)
-    trusted = trust_from_environment() if trust_remote_code is None else trust_remote_code
-    if not trusted:
-        custom = {**safe_custom_objects(path), **load_kwargs.pop("custom_objects", {})}
-        load_kwargs["custom_objects"] = custom
-    return algorithm.load(path, **load_kwargs)  # type: ignore[attr-defined]
+    with load_limits(limits):
+        if algorithm is None:
+            algorithm = saved_algorithm(path)
+        else:
+            check_algorithm(path, algorithm)
+        trusted = trust_from_environment() if trust_remote_code is None else trust_remote_code
+        if not trusted:
+            custom = {**safe_custom_objects(path), **load_kwargs.pop("custom_objects", {})}
+            load_kwargs["custom_objects"] = custom
+        return algorithm.load(path, **load_kwargs)  # type: ignore[attr-defined]

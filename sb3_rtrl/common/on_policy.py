@@ -31,7 +31,7 @@ from sb3_rtrl.policies import (
 from sb3_rtrl.rtrl import GRADIENTS, METHODS, RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import BACKENDS, Backend
 from sb3_rtrl.rtrl.segment import Gradient, Method
-from sb3_rtrl.safe_load import add_description
+from sb3_rtrl.safe_load import add_description, check_algorithm
 
 SelfRTRLOnPolicyAlgorithm = TypeVar("SelfRTRLOnPolicyAlgorithm", bound="RTRLOnPolicyAlgorithm")
 
@@ -414,16 +414,45 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         :param exclude: attributes not to save
         :param include: attributes to save even if normally excluded
         """
-        # Built in memory, then written where SB3 itself would write it (its suffix and folder rules).
+        # Built in memory, then written where SB3 itself would write it (".zip" added to a path without a suffix,
+        # missing folders made).
         buffer = io.BytesIO()
         super().save(buffer, exclude=exclude, include=include)
         add_description(buffer, self)
-        file = open_path(path, "w", verbose=0, suffix="zip")
+        if not isinstance(path, (str, pathlib.Path)):
+            open_path(path, "w", verbose=0, suffix="zip").write(buffer.getvalue())
+            return
+        target = pathlib.Path(path)
+        if target.suffix == "":
+            target = target.with_name(f"{target.name}.zip")
         try:
-            file.write(buffer.getvalue())
-        finally:
-            if isinstance(path, (str, pathlib.Path)):
-                file.close()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as file:
+                file.write(buffer.getvalue())
+        except OSError as err:
+            raise OSError(f"cannot save the model to {target}: {err.strerror or err}") from err
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfRTRLOnPolicyAlgorithm],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfRTRLOnPolicyAlgorithm:
+        """
+        SB3's load, after checking that this class (or a parent of it) saved the file and that the file is whole
+        and within :class:`sb3_rtrl.safe_load.LoadLimits`. This unpickles the file's entries (trusted files only);
+        :func:`sb3_rtrl.hub.load_model` loads any file without running code from it.
+
+        :raises sb3_rtrl.safe_load.ModelFileError: naming the file and what is wrong with it
+        """
+        check_algorithm(path, cls)
+        return super().load(path, env=env, device=device, custom_objects=custom_objects,
+                            print_system_info=print_system_info, force_reset=force_reset, **kwargs)  # fmt: skip
 
     def predict(  # type: ignore[override]
         self,
