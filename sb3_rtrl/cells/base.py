@@ -135,7 +135,7 @@ class ElementwiseRecurrentCell(nn.Module):
         return (self,)
 
     def split_parts(self, tensor: th.Tensor) -> list[th.Tensor]:
-        """A state or output ``(..., N)`` of the cell as its parts' (:meth:`rtrl_parts` order); inverse of :meth:`join_parts`."""
+        """A state or output ``(..., N)`` as its parts' (:meth:`rtrl_parts` order); the inverse of :meth:`join_parts`."""
         return [tensor]
 
     def join_parts(self, tensors: list[th.Tensor]) -> th.Tensor:
