@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "compare":
         from sb3_rtrl.compare import compare
         from sb3_rtrl.compare.hyperparams import parse_override
+        from sb3_rtrl.compare.runner import ComparisonInterrupted
 
         try:
             overrides = [parse_override(text) for text in args.set]
@@ -159,12 +160,17 @@ def main(argv: list[str] | None = None) -> None:
             if len(files) != len(args.hyperparams):
                 raise ValueError("--hyperparams takes LEARNER=FILE")
             seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-            compare(args.env, args.learners, args.steps, seeds=seeds, jobs=args.jobs, out=args.out,
-                    threshold=args.threshold, progress_bar=not args.no_progress_bar, n_envs=args.n_envs,
-                    overrides=overrides, hyperparams=files, eval_every=args.eval_every,
-                    eval_episodes=args.eval_episodes, final_eval_episodes=args.final_eval_episodes)  # fmt: skip
+            results = compare(args.env, args.learners, args.steps, seeds=seeds, jobs=args.jobs, out=args.out,
+                              threshold=args.threshold, progress_bar=not args.no_progress_bar, n_envs=args.n_envs,
+                              overrides=overrides, hyperparams=files, eval_every=args.eval_every,
+                              eval_episodes=args.eval_episodes, final_eval_episodes=args.final_eval_episodes)  # fmt: skip
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl compare: error: {err}\n")
+        except ComparisonInterrupted as err:
+            parser.exit(130, f"sb3-rtrl compare: {err}; their results are in {args.out}\n")
+        failed = sum(r.error is not None for r in results)
+        if failed:
+            parser.exit(1, f"sb3-rtrl compare: {failed} of {len(results)} runs failed (listed in the table)\n")
     elif args.command == "plot":
         from sb3_rtrl.plotting import plot_curves
 

@@ -28,6 +28,7 @@ import importlib
 import inspect
 import io
 import json
+import math
 import os
 import pathlib
 import types
@@ -323,7 +324,7 @@ def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
             if not isinstance(desc["shape"], list):
                 raise _refuse(f"{where}.shape", "expected a list")
             shape = tuple(_int(n, f"{where}.shape", 0) for n in desc["shape"])
-            _check_elements(int(np.prod(shape, dtype=object)), where)
+            _check_elements(math.prod(shape), where)
             low = np.array(_numbers(desc["low"], f"{where}.low"), dtype=dtype)
             high = np.array(_numbers(desc["high"], f"{where}.high"), dtype=dtype)
             return spaces.Box(low, high, shape, dtype)
@@ -340,7 +341,7 @@ def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
         if kind == "MultiBinary":
             n = _fields(desc, where, ["n"])["n"]
             counts = [_int(v, f"{where}.n", 1) for v in n] if isinstance(n, list) else _int(n, f"{where}.n", 1)
-            _check_elements(int(np.prod(counts, dtype=object)), where)
+            _check_elements(math.prod(counts) if isinstance(counts, list) else counts, where)
             return spaces.MultiBinary(counts)
         if kind == "Dict" and depth < 16:
             children = _fields(desc, where, ["spaces"])["spaces"]
@@ -633,7 +634,7 @@ def _check_buffer_size(custom: dict[str, Any]) -> None:
     if space is None:
         return
     parts = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
-    elements = sum(int(np.prod(part.shape, dtype=object)) for part in parts)
+    elements = sum(math.prod(part.shape or ()) for part in parts)
     total = int(custom.get("n_steps", 1)) * int(custom.get("n_envs", 1)) * max(elements, 1)
     limit = _LIMITS.get().buffer_elements
     if total > limit:

@@ -13,3 +13,14 @@ class DiesAtConstruction:
 class RaisesAtConstruction:
     def __init__(self, *args, **kwargs):
         raise RuntimeError("this learner always fails")
+
+
+class SleepsAtConstruction:
+    """Writes its process id to the file named by COMPARE_SLEEPER_PID, then waits: a run still going when interrupted."""
+
+    def __init__(self, *args, **kwargs):
+        import time
+
+        with open(os.environ["COMPARE_SLEEPER_PID"], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(600)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch as th
@@ -145,3 +149,72 @@ def test_tuple_observations_are_flattened_for_every_learner():
     assert env.reset()[0].tolist() == [0, 1, 0, 0, 1, 0]
     plain = gym.make("CartPole-v1")
     assert flatten_tuple_observations(plain) is plain
+
+
+INTERRUPTED_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from sb3_rtrl.compare import Learner, compare, register_learner
+register_learner(Learner("sleeps", "compare_helpers:SleepsAtConstruction", "MlpPolicy"))
+compare([{env!r}], ["rtrl_a2c", "sleeps"], 64, seeds=1, jobs=2, out={out!r}, progress_bar=False, eval_episodes=1,
+        final_eval_episodes=1, overrides=[("rtrl_a2c", "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))])
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_comparison_keeps_what_finished_and_leaves_no_worker(tmp_path, monkeypatch, signum):
+    out, pid_file = tmp_path / "out", tmp_path / "sleeper.pid"
+    monkeypatch.setenv("COMPARE_SLEEPER_PID", str(pid_file))
+    script = INTERRUPTED_SCRIPT.format(tests=os.path.dirname(__file__), env=DELAYED_RECALL_ID, out=str(out))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    # Wait until the quick run has finished (its points are on disk) and the other one is running.
+    while not ((out / "points.csv").is_file() and pid_file.is_file() and pid_file.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.2)
+    sleeper = int(pid_file.read_text())
+    process.send_signal(signum)
+    output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode != 0
+    assert "interrupted: 1 of 2 runs had finished" in output
+    with open(out / "points.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {row["learner"] for row in rows} == {"rtrl_a2c"} and any(row["final"] == "1" for row in rows)
+    assert "rtrl_a2c" in (out / "table.txt").read_text() and (out / "curves.png").is_file()
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{sleeper}") or "Z" in open(f"/proc/{sleeper}/stat").read().split()[2]:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the interrupted run's process {sleeper} is still running")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--learners", "rtrl_a2c", "rtrl_a2c"], "rtrl_a2c given twice"),
+        (["--hyperparams", "rtrl_a2c=/nonexistent.yml"], "/nonexistent.yml: no such file"),
+        (["--hyperparams", "ppo=/nonexistent.yml"], "ppo is not one of the learners"),
+        (["--set", "rtrl_a2c.learning_rate=abc"], "learning_rate='abc'"),
+        (["--set", "rtrl_a2c.no_such_argument=1"], "takes no argument 'no_such_argument'"),
+        (["--set", "ppo.gamma=0.9"], "ppo is not one of the learners"),
+        (["--out", "/proc/sb3-rtrl-out"], "output folder /proc/sb3-rtrl-out is not writable"),
+    ],
+)
+def test_compare_command_line_mistakes_are_named_before_training(capsys, args, message):
+    argv = ["compare", "--env", DELAYED_RECALL_ID, "--steps", "64", "--seeds", "1", "--no-progress-bar"]
+    if "--learners" not in args:
+        argv += ["--learners", "rtrl_a2c"]
+    with pytest.raises(SystemExit) as info:
+        main(argv + args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compare_exits_non_zero_when_runs_fail(tmp_path, capsys):
+    argv = ["compare", "--env", DELAYED_RECALL_ID, "--learners", "rtrl_a2c", "--steps", "64", "--seeds", "1",
+            "--no-progress-bar", "--out", str(tmp_path), "--set", "rtrl_a2c.policy_kwargs=dict(hidden_size=-1)"]  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 1
+    assert "1 of 1 runs failed" in capsys.readouterr().err

@@ -136,13 +136,19 @@ def plot(results: list[RunResult], path: str, threshold: float | None = None) ->
     return path
 
 
-def write_report(results: list[RunResult], out: str, threshold: float | None = None) -> str:
-    """Print the table and write ``table.txt``, ``points.csv`` and ``curves.png`` to ``out``; return the table."""
+def write_table(results: list[RunResult], out: str, threshold: float | None = None) -> str:
+    """Write ``table.txt`` and ``points.csv`` of the runs so far to ``out``; return the table."""
     table = format_table(summarize(results, threshold), threshold)
-    print(table)
     with open(os.path.join(out, "table.txt"), "w") as f:
         f.write(table + "\n")
     write_csv(results, os.path.join(out, "points.csv"))
+    return table
+
+
+def write_report(results: list[RunResult], out: str, threshold: float | None = None) -> str:
+    """Print the table and write ``table.txt``, ``points.csv`` and ``curves.png`` to ``out``; return the table."""
+    table = write_table(results, out, threshold)
+    print(table)
     plot(results, os.path.join(out, "curves.png"), threshold)
     print(f"\n{out}/table.txt, {out}/points.csv (every evaluation), {out}/curves.png")
     return table

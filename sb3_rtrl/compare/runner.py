@@ -2,17 +2,65 @@
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing as mp
 import os
 import queue as queues
+import signal
+import tempfile
+import types
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from sb3_rtrl.compare.hyperparams import RUN_KEYS, lookup
-from sb3_rtrl.compare.learners import LEARNERS
-from sb3_rtrl.compare.report import write_report
+from sb3_rtrl.compare.hyperparams import RUN_KEYS, hyperparams_file, lookup
+from sb3_rtrl.compare.learners import LEARNERS, Learner, import_algorithm
+from sb3_rtrl.compare.report import write_report, write_table
 from sb3_rtrl.compare.worker import RunResult, RunSpec, run_one, worker_main
+
+
+class ComparisonInterrupted(KeyboardInterrupt):
+    """A comparison stopped by SIGINT or SIGTERM; ``results`` holds the runs that had finished (also written out)."""
+
+    def __init__(self, results: list[RunResult], total: int) -> None:
+        super().__init__(f"interrupted: {len(results)} of {total} runs had finished")
+        self.results, self.total = results, total
+
+
+def _takes_text(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any or annotation is str or origin is typing.Literal:
+        return True
+    return origin in (typing.Union, types.UnionType) and any(_takes_text(a) for a in typing.get_args(annotation))
+
+
+def check_override(learner: Learner, name: str, key: str, value: Any) -> None:
+    """
+    Raise ValueError for an override the learner's algorithm cannot take: an unknown keyword, or text where the
+    keyword takes no text (a value the command line could not parse as a number, list or ``dict(...)``).
+    """
+    if key in RUN_KEYS:
+        return
+    algorithm: Any = import_algorithm(learner.algorithm)
+    init = algorithm.__init__
+    params = inspect.signature(init).parameters
+    if key not in params:
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise ValueError(f"--set {name}.{key}: {learner.algorithm} takes no argument {key!r}")
+        return
+    if isinstance(value, str):
+        annotation = params[key].annotation
+        if isinstance(annotation, str):
+            # The algorithm's own source text (postponed annotations), resolved in its module; never the user's text.
+            try:
+                annotation = eval(annotation, vars(inspect.getmodule(init)))  # noqa: S307
+            except Exception:  # noqa: BLE001  (an annotation that does not resolve: no check)
+                return
+        if not _takes_text(annotation):
+            raise ValueError(f"--set {name}.{key}={value!r}: {key} takes {annotation}, and {value!r} does not read as one")
 
 
 def build_specs(
@@ -48,6 +96,21 @@ def build_specs(
         raise ValueError(f"unknown learner(s) {', '.join(unknown)}; known: {', '.join(LEARNERS)}")
     if steps < 1 or not seeds or not env_ids or not learners:
         raise ValueError("compare needs steps >= 1, at least one seed, one task and one learner")
+    for kind, names in (("learner", learners), ("task", env_ids), ("seed", seeds)):
+        twice = sorted({str(n) for n in names if list(names).count(n) > 1})
+        if twice:
+            raise ValueError(f"{kind}(s) {', '.join(twice)} given twice: each would be run and counted twice")
+    for name, location in (hyperparams or {}).items():
+        if name not in learners:
+            raise ValueError(f"--hyperparams {name}={location}: {name} is not one of the learners {learners}")
+        if hyperparams_file(location) is None:
+            raise ValueError(f"--hyperparams {name}={location}: no such file")
+    for target, key, value in overrides or []:
+        if target is not None and target not in learners:
+            raise ValueError(f"--set {target}.{key}: {target} is not one of the learners {learners}")
+        for name in learners:
+            if target is None or target == name:
+                check_override(LEARNERS[name.split("@")[0]], name, key, value)
     specs = []
     for env_id in env_ids:
         for name in learners:
@@ -86,7 +149,9 @@ class _BarUpdates:
         self.steps = message[2]
 
 
-def _run_in_processes(specs: list[RunSpec], jobs: int, bar: Any) -> list[RunResult]:
+def _run_in_processes(
+    specs: list[RunSpec], jobs: int, bar: Any, finished: Callable[[int, RunResult], None]
+) -> list[RunResult]:
     ctx = mp.get_context("spawn")  # no forked torch state; each run starts clean
     messages = ctx.Queue()
     results: dict[int, RunResult] = {}
@@ -101,34 +166,75 @@ def _run_in_processes(specs: list[RunSpec], jobs: int, bar: Any) -> list[RunResu
             done_steps[index] = payload
         else:
             results[index] = payload
+            finished(index, payload)
             bar.update(specs[index].steps - done_steps[index])
             done_steps[index] = specs[index].steps
 
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            index = waiting.pop(0)
-            process = ctx.Process(target=worker_main, args=(specs[index], messages, index), daemon=True)
-            process.start()
-            running[index] = process
-        try:
-            handle(messages.get(timeout=0.5))
-        except queues.Empty:
-            pass
-        for index, process in list(running.items()):
-            if index in results:
-                process.join()
-                del running[index]
-            elif not process.is_alive():
-                # A result sent just before exiting may still be in the queue.
-                while True:
-                    try:
-                        handle(messages.get(timeout=1.0))
-                    except queues.Empty:
-                        break
-                if index not in results:
-                    results[index] = RunResult(specs[index], error=f"the run's process died (exit code {process.exitcode})")
-                del running[index]
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                index = waiting.pop(0)
+                process = ctx.Process(target=worker_main, args=(specs[index], messages, index), daemon=True)
+                process.start()
+                running[index] = process
+            try:
+                handle(messages.get(timeout=0.5))
+            except queues.Empty:
+                pass
+            for index, process in list(running.items()):
+                if index in results:
+                    process.join()
+                    del running[index]
+                elif not process.is_alive():
+                    # A result sent just before exiting may still be in the queue.
+                    while True:
+                        try:
+                            handle(messages.get(timeout=1.0))
+                        except queues.Empty:
+                            break
+                    if index not in results:
+                        results[index] = RunResult(
+                            specs[index], error=f"the run's process died (exit code {process.exitcode})"
+                        )
+                        finished(index, results[index])
+                    del running[index]
+    finally:
+        # Interrupted (SIGINT, SIGTERM) or failed: no run outlives the comparison.
+        for process in running.values():
+            process.terminate()
+        for process in running.values():
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
     return [results[i] for i in range(len(specs))]
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt here, as SIGINT does, so that the workers are ended and the results kept."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_writable(out: str) -> None:
+    """Raise ValueError unless the folder ``out`` can be made and written to (checked before any training)."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check"):
+            pass
+    except OSError as err:
+        raise ValueError(f"the output folder {out} is not writable ({err.strerror or err})") from None
 
 
 def compare(
@@ -161,15 +267,29 @@ def compare(
     specs = build_specs(env_ids, learners, steps, seed_list, **spec_options)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    os.makedirs(out, exist_ok=True)
-    with tqdm(total=steps * len(specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare") as bar:
-        if jobs == 1:
-            results = []
-            for index, spec in enumerate(specs):
-                progress = _BarUpdates(bar)
-                results.append(run_one(spec, progress, index))
-                bar.update(spec.steps - progress.steps)
-        else:
-            results = _run_in_processes(specs, jobs, bar)
+    check_writable(out)
+    done: dict[int, RunResult] = {}
+
+    def finished(index: int, result: RunResult) -> None:
+        # Each run's points and the table so far are on disk as soon as it ends.
+        done[index] = result
+        write_table([done[i] for i in sorted(done)], out, threshold)
+
+    try:
+        with _sigterm_interrupts(), tqdm(total=steps * len(specs), unit="step", unit_scale=True,
+                                         disable=not progress_bar, desc="compare") as bar:  # fmt: skip
+            if jobs == 1:
+                for index, spec in enumerate(specs):
+                    progress = _BarUpdates(bar)
+                    finished(index, run_one(spec, progress, index))
+                    bar.update(spec.steps - progress.steps)
+            else:
+                _run_in_processes(specs, jobs, bar, finished)
+    except KeyboardInterrupt:
+        results = [done[i] for i in sorted(done)]
+        if results:
+            write_report(results, out, threshold)
+        raise ComparisonInterrupted(results, len(specs)) from None
+    results = [done[i] for i in range(len(specs))]
     write_report(results, out, threshold)
     return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -184,6 +185,8 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
 
 def worker_main(spec: RunSpec, queue: Any, index: int) -> None:
     """Entry point of a run's process: one torch thread, the result sent back on ``queue``."""
+    # Ctrl-C reaches the whole process group: the main process ends the runs and keeps what finished.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch as th
 
