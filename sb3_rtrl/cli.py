@@ -160,10 +160,22 @@ def main(argv: list[str] | None = None) -> None:
             if len(files) != len(args.hyperparams):
                 raise ValueError("--hyperparams takes LEARNER=FILE")
             seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-            results = compare(args.env, args.learners, args.steps, seeds=seeds, jobs=args.jobs, out=args.out,
-                              threshold=args.threshold, progress_bar=not args.no_progress_bar, n_envs=args.n_envs,
-                              overrides=overrides, hyperparams=files, eval_every=args.eval_every,
-                              eval_episodes=args.eval_episodes, final_eval_episodes=args.final_eval_episodes)  # fmt: skip
+            results = compare(
+                args.env,
+                args.learners,
+                args.steps,
+                seeds=seeds,
+                jobs=args.jobs,
+                out=args.out,
+                threshold=args.threshold,
+                progress_bar=not args.no_progress_bar,
+                n_envs=args.n_envs,
+                overrides=overrides,
+                hyperparams=files,
+                eval_every=args.eval_every,
+                eval_episodes=args.eval_episodes,
+                final_eval_episodes=args.final_eval_episodes,
+            )
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl compare: error: {err}\n")
         except ComparisonInterrupted as err:

@@ -24,7 +24,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_rtrl.cells import cell_entry, resolve_cell_kwargs
-from sb3_rtrl.common.arguments import check_int, check_number
+from sb3_rtrl.common.arguments import check_bool, check_class, check_int, check_net_arch, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.rtrl import RTRLState, rtrl_replay, rtrl_segment
 from sb3_rtrl.rtrl.backend import Backend
@@ -212,6 +212,26 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         lstm_kwargs: dict[str, Any] | None = None,
     ) -> None:
         check_observation_space(observation_space)
+        flags = dict(
+            ortho_init=ortho_init,
+            use_sde=use_sde,
+            share_features_extractor=share_features_extractor,
+            normalize_images=normalize_images,
+            skip_connection=skip_connection,
+            prev_action=prev_action,
+            prev_reward=prev_reward,
+            freeze_features_extractor=freeze_features_extractor,
+        )
+        # SB3 saves these three as None when use_sde is off.
+        optional = dict(full_std=full_std, use_expln=use_expln, squash_output=squash_output)
+        flags.update({k: v for k, v in optional.items() if v is not None})
+        for flag, value in flags.items():
+            check_bool(flag, value)
+        if net_arch is not None:
+            check_net_arch(net_arch)
+        check_class("activation_fn", activation_fn, nn.Module)
+        check_class("optimizer_class", optimizer_class, th.optim.Optimizer)
+        check_class("features_extractor_class", features_extractor_class, BaseFeaturesExtractor)
         if n_lstm_layers != 1:
             raise ValueError(
                 f"n_lstm_layers={n_lstm_layers}: exact RTRL here trains one cell layer (stacked layers "
@@ -275,8 +295,13 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             input_mask = th.ones(2, self.cell_input_size, dtype=th.bool)
             input_mask[0, self.features_dim : 2 * self.features_dim] = False
             input_mask[1, : self.features_dim] = False
-        self.cell = cell_entry(cell).cls(self.cell_input_size, groups * self.hidden_size, input_init_std=input_std,
-                                         groups=groups, input_mask=input_mask, **resolved_cell_kwargs)  # fmt: skip
+        try:
+            self.cell = cell_entry(cell).cls(self.cell_input_size, groups * self.hidden_size, input_init_std=input_std,
+                                             groups=groups, input_mask=input_mask, **resolved_cell_kwargs)  # fmt: skip
+        except ValueError as err:
+            # The cell sees the width of all its groups; the user gave the width of one.
+            critic = f" (the critic's cell doubles the cell's width to {groups * self.hidden_size})" if groups > 1 else ""
+            raise ValueError(f"{name}={self.hidden_size} with cell {cell!r}{critic}: {err}") from err
         if features_extractor_weights is not None:
             self.load_features_extractor(features_extractor_weights)
         if freeze_features_extractor:
@@ -288,6 +313,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             lr=lr_schedule(1),  # type: ignore[call-arg]
             **self.optimizer_kwargs,
         )
+        if not isinstance(self.optimizer, th.optim.Optimizer):
+            raise ValueError(f"optimizer_class {optimizer_class!r} made {self.optimizer!r}, not a torch.optim.Optimizer")
 
     def _build_mlp_extractor(self) -> None:
         # The MLP reads the cell's output (and, with the skip connection, the cell's input beside it: with two
@@ -602,6 +629,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         if episode_start is None:
             episode_start = np.zeros(n_envs, dtype=bool)
         episode_start = np.asarray(episode_start).reshape(-1)
+        if episode_start.dtype.kind not in "biuf":
+            # Text such as "False" would read as True.
+            raise ValueError(f"episode_start must hold bools (or 0/1), got dtype {episode_start.dtype}: {episode_start[:4]}")
         if episode_start.shape[0] != n_envs:
             raise ValueError(f"episode_start has {episode_start.shape[0]} entries for {n_envs} observation(s)")
         if self.prev_action and np.shape(state[1]) != (1, n_envs, self.prev_action_dim):

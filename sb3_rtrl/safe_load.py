@@ -311,8 +311,9 @@ def _dtype(value: Any, where: str) -> np.dtype:
 def _check_elements(count: int, where: str) -> None:
     limit = _LIMITS.get().space_elements
     if count > limit:
-        raise ModelFileError(f"{where}: the space declares {count} elements, over the limit of {limit} "
-                             "(LoadLimits.space_elements)")  # fmt: skip
+        raise ModelFileError(
+            f"{where}: the space declares {count} elements, over the limit of {limit} (LoadLimits.space_elements)"
+        )
 
 
 def _rebuild_space(desc: Any, where: str, depth: int = 0) -> spaces.Space:
@@ -638,8 +639,9 @@ def _check_buffer_size(custom: dict[str, Any]) -> None:
     total = int(custom.get("n_steps", 1)) * int(custom.get("n_envs", 1)) * max(elements, 1)
     limit = _LIMITS.get().buffer_elements
     if total > limit:
-        raise ModelFileError(f"n_steps * n_envs * observation elements = {total}, over the limit of {limit} "
-                             "(LoadLimits.buffer_elements)")  # fmt: skip
+        raise ModelFileError(
+            f"n_steps * n_envs * observation elements = {total}, over the limit of {limit} (LoadLimits.buffer_elements)"
+        )
 
 
 @contextmanager
@@ -689,8 +691,9 @@ def _read_archive(path: str | pathlib.Path | io.BufferedIOBase) -> tuple[dict[st
                 limit = limits.weights_bytes if name.endswith(".pth") else limits.member_bytes
                 if info.file_size > limit:
                     field = "weights_bytes" if name.endswith(".pth") else "member_bytes"
-                    raise ModelFileError(f"{source}: member {name!r} is {info.file_size} bytes, over the limit of "
-                                         f"{limit} (LoadLimits.{field})")  # fmt: skip
+                    raise ModelFileError(
+                        f"{source}: member {name!r} is {info.file_size} bytes, over the limit of {limit} (LoadLimits.{field})"
+                    )
             data = _json_member(archive, "data", source)
             described = _json_member(archive, DESCRIPTION_FILE, source) if DESCRIPTION_FILE in infos else {}
     except zipfile.BadZipFile as err:

@@ -9,12 +9,14 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnv, SimpleMultiObsEnv
+from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_rtrl import RTRLA2C
-from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl import RTRLA2C, RTRLPPO
+from sb3_rtrl.envs import DELAYED_RECALL_ID, make_atari_env
 from sb3_rtrl.safe_load import load_model
 
 
@@ -74,7 +76,7 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("hidden_size=8.7", lambda: make(policy_kwargs=dict(hidden_size=8.7)), r"hidden_size must be an integer >= 1, got 8.7"),
     ("lstm_hidden_size=True", lambda: make(policy_kwargs=dict(lstm_hidden_size=True)),
      r"lstm_hidden_size must be an integer >= 1, got True"),
-    ("init_std=-1", lambda: make(policy_kwargs=dict(hidden_size=4, init_std=-1)), r"init_std must be in \[0, inf\]"),
+    ("init_std=-1", lambda: with_policy(init_std=-1), r"init_std must be in \[0, inf\]"),
     ("learn(-5)", lambda: make().learn(-5), r"total_timesteps must be in \[0, inf\], got -5"),
     ("learn(nan)", lambda: make().learn(float("nan")), r"total_timesteps must be a finite number"),
     ("Text observations", lambda: make(env=SpaceEnv(spaces.Text(5))), r"observation space Text is not supported"),
@@ -95,7 +97,69 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("predict, reward of the wrong size", predict_with(reward=np.zeros(3)), r"reward has 3 entries for 2 observation"),
     ("rtrl_backend='cupy' on a CPU model", lambda: make(rtrl_backend="cupy", device="cpu"),
      r"rtrl_backend='cupy' runs CUDA kernels, but this model is on cpu"),
+    # Numbers given as text pass a range check by float() but would fail deep inside.
+    ("gamma='0.99'", lambda: make(gamma="0.99"), r"gamma must be a number in \[0, 1\], got '0.99'"),
+    ("gae_lambda='0.9'", lambda: make(gae_lambda="0.9"), r"gae_lambda must be a number .*got '0.9'"),
+    ("ent_coef='0.01'", lambda: make(ent_coef="0.01"), r"ent_coef must be a number .*got '0.01'"),
+    ("clip_range='0.2'", lambda: make_ppo(clip_range="0.2"), r"clip_range must be a number .*got '0.2'"),
+    ("target_kl='0.01'", lambda: make_ppo(target_kl="0.01"), r"target_kl must be a number .*got '0.01'"),
+    ("sde_sample_freq='x'", lambda: make(sde_sample_freq="x"), r"sde_sample_freq must be an integer >= -1, got 'x'"),
+    ("stats_window_size=0", lambda: make(stats_window_size=0), r"stats_window_size must be an integer >= 1, got 0"),
+    ("stats_window_size=-1", lambda: make(stats_window_size=-1), r"stats_window_size must be an integer >= 1, got -1"),
+    ("stats_window_size=2.5", lambda: make(stats_window_size=2.5), r"stats_window_size must be an integer >= 1, got 2.5"),
+    ("net_arch=[0]", lambda: with_policy(net_arch=[0]), r"net_arch\[0\] must be an integer >= 1, got 0"),
+    ("net_arch=[-1]", lambda: with_policy(net_arch=[-1]), r"net_arch\[0\] must be an integer >= 1, got -1"),
+    ("net_arch=[8.5]", lambda: with_policy(net_arch=[8.5]), r"net_arch\[0\] must be an integer >= 1, got 8.5"),
+    ("net_arch='64'", lambda: with_policy(net_arch="64"), r"net_arch must be a list of layer widths"),
+    ("net_arch=dict(q=[4])", lambda: with_policy(net_arch=dict(q=[4])), r"takes the keys 'pi' and 'vf', got \['q'\]"),
+    ("ortho_init='no'", lambda: with_policy(ortho_init="no"), r"ortho_init must be True or False, got 'no'"),
+    ("skip_connection=1", lambda: with_policy(skip_connection=1), r"skip_connection must be True or False"),
+    ("activation_fn='relu'", lambda: with_policy(activation_fn="relu"),
+     r"activation_fn must be a subclass of torch.nn.modules.module.Module \(the class itself\), got the text 'relu'"),
+    ("activation_fn=ReLU()", lambda: with_policy(activation_fn=th.nn.ReLU()),
+     r"activation_fn must be a subclass .*got an instance of ReLU"),
+    ("optimizer_class='adam'", lambda: with_policy(optimizer_class="adam"),
+     r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer"),
+    ("optimizer_class=a function", lambda: with_policy(optimizer_class=lambda *a, **k: None),
+     r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer"),
+    ("cell_kwargs max_phase=inf", lambda: with_policy(cell="rtu", cell_kwargs=dict(max_phase=float("inf"))),
+     r"finite numbers for r_min, r_max and max_phase, got 0.0, 1.0, inf"),
+    ("cell_kwargs forget_bias=nan", lambda: with_policy(cell="elstm", cell_kwargs=dict(forget_bias=float("nan"))),
+     r"finite forget_bias"),
+    ("RTU, odd hidden_size with a critic cell",
+     lambda: make(policy_kwargs=dict(hidden_size=3, cell="rtu", enable_critic_lstm=True)),
+     r"hidden_size=3 with cell 'rtu' \(the critic's cell doubles the cell's width to 6\)"),
+    ("learning-rate schedule going negative", lambda: make(learning_rate=lambda p: p - 0.5).learn(64),
+     r"learning_rate \(the schedule's value at progress remaining .*\) must be in \[0, inf\], got -"),
+    ("clip_range schedule going negative", lambda: make_ppo(clip_range=lambda p: p - 0.9).learn(64),
+     r"clip_range \(the schedule's value at progress remaining .*\) must be in \[0, inf\], got -"),
+    ("predict, episode_start as text",
+     lambda: make().predict(np.zeros((2, 3), np.float32), episode_start=np.array(["False", "True"])),
+     r"episode_start must hold bools \(or 0/1\), got dtype <U5"),
+    ("make_atari_env n_envs=0", lambda: make_atari_env("Pong", n_envs=0), r"n_envs must be an integer >= 1, got 0"),
+    ("Text observations in the user's VecEnv", lambda: make(env=TextVecEnv()),
+     r"observation space Text is not supported"),
 ]  # fmt: skip
+
+
+class TextVecEnv(VecEnv):
+    """A user's own VecEnv with Text observations (SB3's DummyVecEnv cannot even hold them)."""
+
+    def __init__(self):
+        super().__init__(2, spaces.Text(5), spaces.Discrete(2))
+
+    def get_attr(self, attr_name, indices=None):
+        return [None] * self.num_envs
+
+    reset = step_async = step_wait = close = set_attr = env_method = env_is_wrapped = None  # never called
+
+
+def with_policy(**policy_kwargs) -> RTRLA2C:
+    return make(policy_kwargs=dict(hidden_size=4, **policy_kwargs))
+
+
+def make_ppo(**kwargs) -> RTRLPPO:
+    return RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, policy_kwargs=dict(hidden_size=4), **kwargs)
 
 
 @pytest.mark.parametrize("what, call, match", CASES, ids=[case[0] for case in CASES])

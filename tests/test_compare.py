@@ -212,9 +212,37 @@ def test_compare_command_line_mistakes_are_named_before_training(capsys, args, m
 
 
 def test_compare_exits_non_zero_when_runs_fail(tmp_path, capsys):
-    argv = ["compare", "--env", DELAYED_RECALL_ID, "--learners", "rtrl_a2c", "--steps", "64", "--seeds", "1",
-            "--no-progress-bar", "--out", str(tmp_path), "--set", "rtrl_a2c.policy_kwargs=dict(hidden_size=-1)"]  # fmt: skip
+    argv = [
+        "compare",
+        "--env",
+        DELAYED_RECALL_ID,
+        "--learners",
+        "rtrl_a2c",
+        "--steps",
+        "64",
+        "--seeds",
+        "1",
+        "--no-progress-bar",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "rtrl_a2c.policy_kwargs=dict(hidden_size=-1)",
+    ]
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 1
     assert "1 of 1 runs failed" in capsys.readouterr().err
+
+
+def test_env_kwargs_reach_the_task(tmp_path):
+    """rl-zoo3's env_kwargs (in a zoo entry or with --set) build the task, for training and evaluation alike."""
+    specs = build_specs(
+        [DELAYED_RECALL_ID], ["rtrl_a2c"], 32, [0], overrides=[(None, "env_kwargs", dict(delay=2, num_cues=3))]
+    )
+    assert specs[0].env_kwargs == dict(delay=2, num_cues=3) and "env_kwargs" not in specs[0].kwargs
+    from sb3_rtrl.compare.worker import make_env
+
+    env = make_env(DELAYED_RECALL_ID, 2, 0, env_kwargs=specs[0].env_kwargs)
+    assert env.action_space.n == 3 and env.get_attr("delay") == [2, 2]
+    with pytest.raises(ValueError, match="gymnasium ids only"):
+        make_env("ALE/Pong-v5", 1, 0, env_kwargs=dict(x=1))

@@ -145,8 +145,13 @@ def test_large_members_are_refused_before_reading(saved, tmp_path):
 def test_huge_declared_spaces_are_refused(saved, tmp_path):
     files = members(saved["RTRLA2C"])
     description = json.loads(files[DESCRIPTION_FILE])
-    description["observation_space"]["space"] = {"type": "Box", "low": 0.0, "high": 1.0, "shape": [4096, 4096],
-                                                 "dtype": "float32"}  # fmt: skip
+    description["observation_space"]["space"] = {
+        "type": "Box",
+        "low": 0.0,
+        "high": 1.0,
+        "shape": [4096, 4096],
+        "dtype": "float32",
+    }
     files[DESCRIPTION_FILE] = json.dumps(description).encode()
     path = write(tmp_path / "huge.zip", files)
     with pytest.raises(ModelFileError, match=r"observation_space: the space declares 16777216 elements, over the limit"):
@@ -177,12 +182,18 @@ def malformed(saved: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
         write(tmp_path / "no_data.zip", {k: v for k, v in files.items() if k != "data"}),
         r"\['data'\] missing",
     )
-    cases["not json"] = (write(tmp_path / "not_json.zip", {**files, DESCRIPTION_FILE: b"{not json"}),
-                         f"member '{DESCRIPTION_FILE}' is not valid JSON")  # fmt: skip
-    cases["deep"] = (write(tmp_path / "deep.zip", {**files, "data": b"[" * 200_000 + b"]" * 200_000}),
-                     "member 'data' is nested too deeply")  # fmt: skip
-    cases["digits"] = (write(tmp_path / "digits.zip", {**files, DESCRIPTION_FILE: b'{"x": ' + b"7" * 5001 + b"}"}),
-                       f"member '{DESCRIPTION_FILE}' is not valid JSON")  # fmt: skip
+    cases["not json"] = (
+        write(tmp_path / "not_json.zip", {**files, DESCRIPTION_FILE: b"{not json"}),
+        f"member '{DESCRIPTION_FILE}' is not valid JSON",
+    )
+    cases["deep"] = (
+        write(tmp_path / "deep.zip", {**files, "data": b"[" * 200_000 + b"]" * 200_000}),
+        "member 'data' is nested too deeply",
+    )
+    cases["digits"] = (
+        write(tmp_path / "digits.zip", {**files, DESCRIPTION_FILE: b'{"x": ' + b"7" * 5001 + b"}"}),
+        f"member '{DESCRIPTION_FILE}' is not valid JSON",
+    )
     cases["data list"] = (write(tmp_path / "list.zip", {**files, "data": b"[1]"}), "member 'data' must hold an object")
     return cases
 

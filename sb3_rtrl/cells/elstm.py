@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch as th
 import torch.nn.functional as F
 from torch import nn
@@ -66,6 +68,9 @@ class ELSTMCell(ElementwiseRecurrentCell):
             raise ValueError(f"ELSTMCell needs input_size >= 1 and hidden_size >= 1, got {input_size} and {hidden_size}")
         if groups < 1 or hidden_size % groups:
             raise ValueError(f"ELSTMCell: groups={groups} must be >= 1 and divide hidden_size={hidden_size}")
+        biases = forget_bias if isinstance(forget_bias, (tuple, list)) else (forget_bias,)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (init_std, *biases)) or init_std < 0:
+            raise ValueError(f"ELSTMCell needs init_std >= 0 and finite forget_bias, got {init_std!r} and {forget_bias!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.init_std = init_std

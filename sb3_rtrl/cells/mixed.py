@@ -73,12 +73,30 @@ class MixedCell(ElementwiseRecurrentCell):
         self.groups = groups
         self.rtu_fraction = float(rtu_fraction)
         self.elstm_width, self.rtu_width = width - rtu_width, rtu_width
-        self.elstm = ELSTMCell(input_size, groups * self.elstm_width, init_std=init_std, forget_bias=forget_bias,
-                               input_init_std=input_init_std, groups=groups, input_mask=input_mask, device=device,
-                               dtype=dtype)  # fmt: skip
-        self.rtu = RTUCell(input_size, groups * rtu_width, activation=activation, r_min=r_min, r_max=r_max,
-                           max_phase=max_phase, input_init_std=input_init_std, groups=groups, input_mask=input_mask,
-                           device=device, dtype=dtype)  # fmt: skip
+        self.elstm = ELSTMCell(
+            input_size,
+            groups * self.elstm_width,
+            init_std=init_std,
+            forget_bias=forget_bias,
+            input_init_std=input_init_std,
+            groups=groups,
+            input_mask=input_mask,
+            device=device,
+            dtype=dtype,
+        )
+        self.rtu = RTUCell(
+            input_size,
+            groups * rtu_width,
+            activation=activation,
+            r_min=r_min,
+            r_max=r_max,
+            max_phase=max_phase,
+            input_init_std=input_init_std,
+            groups=groups,
+            input_mask=input_mask,
+            device=device,
+            dtype=dtype,
+        )
         self.rtrl_specs = tuple(
             SensitivitySpec(f"{name}.{spec.name}", spec.kind)
             for name, part in (("elstm", self.elstm), ("rtu", self.rtu))

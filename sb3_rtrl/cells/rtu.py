@@ -80,6 +80,10 @@ class RTUCell(ElementwiseRecurrentCell):
                              "(each unit is a pair of reals)")  # fmt: skip
         if activation not in ACTIVATIONS:
             raise ValueError(f"RTUCell: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (r_min, r_max, max_phase)):
+            raise ValueError(
+                f"RTUCell needs finite numbers for r_min, r_max and max_phase, got {r_min!r}, {r_max!r}, {max_phase!r}"
+            )
         if not 0.0 <= r_min <= r_max <= 1.0:
             raise ValueError(f"RTUCell needs 0 <= r_min <= r_max <= 1, got r_min={r_min}, r_max={r_max}")
         if not max_phase > 0.0:

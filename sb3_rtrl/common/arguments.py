@@ -6,6 +6,8 @@ import math
 import operator
 from typing import Any
 
+import numpy as np
+
 
 def check_int(name: str, value: Any, minimum: int) -> int:
     """
@@ -48,7 +50,8 @@ def check_number(
     """
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
     try:
-        if isinstance(value, bool):
+        # Text that reads as a number is refused too: stored as given, it would fail later, far from here.
+        if isinstance(value, (bool, str, bytes)):
             raise TypeError
         number = float(value)
     except (TypeError, ValueError):
@@ -65,3 +68,39 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (numpy's too), else a ValueError: ``"no"`` or ``0`` would be read by truth value."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_class(name: str, value: Any, base: type) -> type:
+    """``value`` if it is a subclass of ``base`` (a class, not an instance or a name), else a ValueError."""
+    if not (isinstance(value, type) and issubclass(value, base)):
+        got = f"the text {value!r}" if isinstance(value, str) else f"{value!r}"
+        if not isinstance(value, type) and isinstance(value, base):
+            got = f"an instance of {type(value).__name__}"
+        raise ValueError(f"{name} must be a subclass of {base.__module__}.{base.__qualname__} (the class itself), got {got}")
+    return value
+
+
+def check_net_arch(value: Any) -> None:
+    """A ``net_arch`` as SB3 takes it: a list of layer widths >= 1, or a dict of such lists for ``pi`` and ``vf``."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"pi", "vf"})
+        if unknown:
+            raise ValueError(f"net_arch as a dict takes the keys 'pi' and 'vf', got {unknown}")
+        for key, widths in value.items():
+            _check_widths(f"net_arch[{key!r}]", widths)
+        return
+    _check_widths("net_arch", value)
+
+
+def _check_widths(name: str, widths: Any) -> None:
+    if not isinstance(widths, (list, tuple)):
+        raise ValueError(f"{name} must be a list of layer widths (integers >= 1), got {widths!r}")
+    for i, width in enumerate(widths):
+        check_int(f"{name}[{i}]", width, 1)

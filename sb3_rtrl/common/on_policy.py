@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_rtrl.common.arguments import check_choice, check_int, check_number
+from sb3_rtrl.common.arguments import check_bool, check_choice, check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.policies import (
     CnnELSTMPolicy,
@@ -96,6 +96,9 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         check_number("vf_coef", self.vf_coef, 0.0)
         if not callable(self.learning_rate):  # 0 is allowed: rl-zoo3's enjoy loads models with it
             check_number("learning_rate", self.learning_rate, 0.0)
+        check_bool("use_sde", self.use_sde)
+        self.sde_sample_freq = check_int("sde_sample_freq", self.sde_sample_freq, -1)
+        self._stats_window_size = check_int("stats_window_size", self._stats_window_size, 1)
         if self.rtrl_backend == "cupy":
             if self.device.type != "cuda":
                 raise ValueError(f"rtrl_backend='cupy' runs CUDA kernels, but this model is on {self.device}: "
@@ -385,6 +388,15 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
                 "scale the rewards, e.g. with VecNormalize, or lower the learning rate)"
             )
 
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        # A schedule is checked where it is read: a negative rate would be gradient ascent, silently.
+        check_number(
+            f"learning_rate (the schedule's value at progress remaining {self._current_progress_remaining:.4g})",
+            self.lr_schedule(self._current_progress_remaining),
+            0.0,
+        )
+        super()._update_learning_rate(optimizers)
+
     def _gradient_step(self, loss: th.Tensor) -> float:
         """Backward, clip the global norm to ``max_grad_norm``, optimizer step; returns the norm before clipping."""
         self.policy.optimizer.zero_grad()
@@ -451,8 +463,15 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         :raises sb3_rtrl.safe_load.ModelFileError: naming the file and what is wrong with it
         """
         check_algorithm(path, cls)
-        return super().load(path, env=env, device=device, custom_objects=custom_objects,
-                            print_system_info=print_system_info, force_reset=force_reset, **kwargs)  # fmt: skip
+        return super().load(
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
+        )
 
     def predict(  # type: ignore[override]
         self,

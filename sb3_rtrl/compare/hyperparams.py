@@ -19,8 +19,8 @@ from stable_baselines3.common.utils import LinearSchedule
 from sb3_rtrl.safe_load import safe_classes
 
 # Entries that say how to run rather than how the algorithm learns.
-RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "frame_stack")
-UNSUPPORTED_KEYS = ("env_wrapper", "vec_env_wrapper", "callback", "normalize_kwargs", "env_kwargs")
+RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "frame_stack", "env_kwargs")
+UNSUPPORTED_KEYS = ("env_wrapper", "vec_env_wrapper", "callback", "normalize_kwargs")
 _MODULE_ALIASES = {"nn": "torch.nn", "th": "torch", "optim": "torch.optim"}
 
 

@@ -132,6 +132,7 @@ def build_specs(
                         n_envs=int(n_envs or run.get("n_envs", 8)), policy=str(run.get("policy", learner.policy)),
                         kwargs={**entry, **learner.fixed}, normalize=bool(run.get("normalize", False)),
                         frame_stack=int(run.get("frame_stack", 4)), eval_every=eval_every or max(steps // 20, 1),
+                        env_kwargs=dict(run.get("env_kwargs") or {}),
                         eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes, source=source or "defaults",
                     )
                 )  # fmt: skip
@@ -276,8 +277,10 @@ def compare(
         write_table([done[i] for i in sorted(done)], out, threshold)
 
     try:
-        with _sigterm_interrupts(), tqdm(total=steps * len(specs), unit="step", unit_scale=True,
-                                         disable=not progress_bar, desc="compare") as bar:  # fmt: skip
+        with (
+            _sigterm_interrupts(),
+            tqdm(total=steps * len(specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare") as bar,
+        ):
             if jobs == 1:
                 for index, spec in enumerate(specs):
                     progress = _BarUpdates(bar)

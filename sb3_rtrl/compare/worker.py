@@ -40,6 +40,7 @@ class RunSpec:
     :param kwargs: the algorithm's keyword arguments, the learner's fixed ones included
     :param normalize: wrap in VecNormalize (rl-zoo3's ``normalize: true``)
     :param frame_stack: frames stacked (Atari)
+    :param env_kwargs: keyword arguments of the task's constructor (rl-zoo3's ``env_kwargs``; gymnasium ids only)
     :param eval_every: env steps between greedy evaluations
     :param eval_episodes: episodes per evaluation along the way
     :param final_eval_episodes: episodes of the evaluation at the end
@@ -56,6 +57,7 @@ class RunSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     normalize: bool = False
     frame_stack: int = 4
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
     eval_every: int = 10_000
     eval_episodes: int = 10
     final_eval_episodes: int = 30
@@ -82,8 +84,10 @@ class RunResult:
         return self.steps_done / self.train_seconds if self.train_seconds > 0 else float("nan")
 
 
-def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4) -> VecEnv:
-    """A VecEnv of ``env_id`` (see :class:`RunSpec` for the id forms)."""
+def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4, env_kwargs: dict[str, Any] | None = None) -> VecEnv:
+    """A VecEnv of ``env_id`` (see :class:`RunSpec` for the id forms); ``env_kwargs`` for gymnasium ids only."""
+    if env_kwargs and (env_id.startswith(("procgen:", "ALE/")) or env_id.endswith("NoFrameskip-v4")):
+        raise ValueError(f"env_kwargs are passed to gymnasium ids only, not to {env_id}")
     if env_id.startswith("procgen:"):
         from sb3_rtrl.envs import make_procgen_env
 
@@ -100,7 +104,7 @@ def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4) -> VecEn
     from sb3_rtrl.train import check_env_id  # importing sb3_rtrl registers the built-in tasks
 
     check_env_id(env_id)
-    return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=flatten_tuple_observations)
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=flatten_tuple_observations, env_kwargs=env_kwargs)
 
 
 def flatten_tuple_observations(env: gym.Env) -> gym.Env:
@@ -157,8 +161,8 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
     result = RunResult(spec)
     try:
         algorithm = import_algorithm(spec.algorithm)
-        env = make_env(spec.env_id, spec.n_envs, spec.seed, spec.frame_stack)
-        eval_env = make_env(spec.env_id, 1, spec.seed + 10_000, spec.frame_stack)
+        env = make_env(spec.env_id, spec.n_envs, spec.seed, spec.frame_stack, spec.env_kwargs)
+        eval_env = make_env(spec.env_id, 1, spec.seed + 10_000, spec.frame_stack, spec.env_kwargs)
         if spec.normalize:
             env = VecNormalize(env)
             eval_env = VecNormalize(eval_env, training=False, norm_reward=False)

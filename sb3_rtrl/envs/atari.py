@@ -7,6 +7,8 @@ from typing import Any
 from stable_baselines3.common.env_util import make_atari_env as sb3_make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
+from sb3_rtrl.common.arguments import check_int
+
 
 def atari_env_id(game: str) -> str:
     """``"Breakout"`` -> ``"ALE/Breakout-v5"``; a full id is returned unchanged."""
@@ -58,6 +60,7 @@ def make_atari_env(
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    n_envs = check_int("n_envs", n_envs, 1)
     if backend == "envpool":
         return _make_envpool_atari(game, n_envs, seed, frame_stack, vec_env_cls, monitor_dir, env_kwargs)
     try:

@@ -9,6 +9,8 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
+from sb3_rtrl.common.arguments import check_int
+
 GAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot", "heist",
          "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")  # fmt: skip
 MEMORY_GAMES = ("caveflyer", "dodgeball", "heist", "jumper", "maze", "miner")
@@ -139,6 +141,7 @@ def make_procgen_env(
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    n_envs = check_int("n_envs", n_envs, 1)
     if backend == "envpool":
         return _make_envpool_procgen(game, n_envs, distribution_mode, num_levels, seed, monitor_dir, kwargs)
 

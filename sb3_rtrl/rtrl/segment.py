@@ -152,8 +152,9 @@ def rtrl_segment(
         h, c_last, terms = part.scan(x, _inject(part, part_state, ops), episode_starts, need_terms=True)
         assert terms is not None
         with th.no_grad():
-            sensitivities += advance(_kinds(part), part_state.sensitivities, terms,
-                                     None if part_out is None else part_out.sensitivities)  # fmt: skip
+            sensitivities += advance(
+                _kinds(part), part_state.sensitivities, terms, None if part_out is None else part_out.sensitivities
+            )
         outputs.append(h)
         states.append(c_last.detach())
     return cell.join_parts(outputs), RTRLState(c=cell.join_parts(states), sensitivities=tuple(sensitivities))
