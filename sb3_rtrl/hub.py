@@ -51,8 +51,8 @@ def _model_card(repo_id: str, env_id: str, model_name: str, results: dict[str, A
 
 # {type(model).__name__} on {env_id}
 
-An actor-critic ({type(model).__name__}) whose recurrent layer (a one-layer element-wise LSTM, hidden size
-{model.policy.hidden_size}) was
+An actor-critic ({type(model).__name__}) whose recurrent layer (the element-wise cell `{model.policy.cell_name}`,
+hidden size {model.policy.hidden_size}) was
 trained with exact, untruncated real-time recurrent learning (`gradient="{model.gradient}"`,
 `n_steps={model.n_steps}`) using [sb3-rtrl](https://pypi.org/project/sb3-rtrl/).
 

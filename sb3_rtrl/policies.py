@@ -32,8 +32,14 @@ from sb3_rtrl.rtrl.segment import Gradient, Method
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-# The network of Irie et al.: the heads read the cell's output alone; the cell's forget gates start at 0.5.
-PAPER_NETWORK: dict[str, Any] = dict(net_arch=[], skip_connection=False, forget_bias=0.0, init_std=0.1, input_init_std=0.1)
+# The default cell: eLSTM units that latch an item or a count, RTU units that keep the recent past in order.
+DEFAULT_CELL = "mixed"
+# The default cell of the files saved before "mixed" was: a saved model that names no cell has this one.
+LEGACY_DEFAULT_CELL = "elstm"
+# The network of Irie et al.: an eLSTM whose output alone the heads read; its forget gates start at 0.5.
+PAPER_NETWORK: dict[str, Any] = dict(
+    cell="elstm", net_arch=[], skip_connection=False, forget_bias=0.0, init_std=0.1, input_init_std=0.1
+)
 # The paper's network with forget gates at 0.95 at init: it learned a 40-step recall in 3 of 3 seeds on budgets
 # where the default network missed some (docs/benchmarks.md). The paper presets use it too.
 LONG_MEMORY_NETWORK: dict[str, Any] = dict(PAPER_NETWORK, forget_bias=3.0)
@@ -142,12 +148,14 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param optimizer_kwargs: its keyword arguments
     :param hidden_size: N, the size of the cell's state (256 in the paper for Atari and ProcGen)
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
-    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"elstm"`` (default,
-        :class:`sb3_rtrl.cells.ELSTMCell`) or ``"rtu"`` (recurrent trace units, :class:`sb3_rtrl.cells.RTUCell`;
-        ``hidden_size`` reals are ``hidden_size // 2`` complex units)
+    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed"`` (default,
+        :class:`sb3_rtrl.cells.MixedCell`: half eLSTM units, half RTU units), ``"elstm"``
+        (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's) or ``"rtu"`` (recurrent trace units,
+        :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2`` complex units)
     :param cell_kwargs: keywords of the cell's own (e.g. ``dict(activation="relu", r_min=0.5)`` for the RTU),
         over the cell's policy defaults
-    :param forget_bias: eLSTM only (None: ``(0, 3)``). Added to the forget-gate bias at init. +3 (f = 0.95) lets a
+    :param forget_bias: the eLSTM units' (cells ``"elstm"`` and ``"mixed"``; None: the cell's policy default, ``(0, 3)``
+        for the eLSTM, ``(0, 6)`` for the mixed cell). Added to the forget-gate bias at init. +3 (f = 0.95) lets a
         memory last tens of steps from the start; with 0 (the paper's init, f = 0.5) it fades within a few steps
         and even exact gradients vanish before long delays can be learned. A pair ``(low, high)`` spreads it
         evenly over the units, fast ones that follow the input to slow ones that keep it; ``(0, 3)`` was the best
@@ -155,9 +163,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param skip_connection: the MLP and heads read the cell's input (features, previous action and reward)
         beside its output, so the current observation reaches them without passing through the memory
         (default; without it the eLSTM's slow state is all the heads see, and reactive control suffers)
-    :param init_std: eLSTM only (None: 0.5). Standard deviation of the init of the cell's recurrent weights and
-        biases. 0.5 gives the element-wise recurrence (``w_z * c``, ``w_f * c``) enough strength to hold a state; with the
-        paper's 0.1 the eLSTM learned POPGym's RepeatFirstEasy and RepeatPreviousEasy far more slowly
+    :param init_std: the eLSTM units' (cells ``"elstm"`` and ``"mixed"``; None: 0.5). Standard deviation of the init
+        of the cell's recurrent weights and biases. 0.5 gives the element-wise recurrence (``w_z * c``, ``w_f * c``)
+        enough strength to hold a state; with the paper's 0.1 the eLSTM learned far more slowly
     :param input_init_std: standard deviation of the init of the cell's input projection. None (default):
         ``1 / sqrt(input size)``, so that the input moves the gates by about one unit whatever its width
         (0.5 for a one-hot of 4, 0.06 for 257 features)
@@ -196,7 +204,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         hidden_size: int = 256,
         lstm_hidden_size: int | None = None,
-        cell: str = "elstm",
+        cell: str = DEFAULT_CELL,
         cell_kwargs: dict[str, Any] | None = None,
         forget_bias: float | tuple[float, float] | None = None,
         init_std: float | None = None,

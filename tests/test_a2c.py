@@ -274,7 +274,7 @@ def test_prev_action_reward_inputs_and_predict_state():
 
 def test_frozen_features_extractor_loaded_from_a_saved_model(tmp_path):
     env = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1)
-    kwargs = dict(hidden_size=8, features_extractor_kwargs=dict(features_dim=16))
+    kwargs = dict(hidden_size=8, cell="elstm", features_extractor_kwargs=dict(features_dim=16))
     pre = RTRLA2C("CnnLstmPolicy", env, n_steps=4, gradient="tbptt", policy_kwargs=kwargs, seed=0)
     pre.learn(16)
     pre.save(tmp_path / "pre.zip")

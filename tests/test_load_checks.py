@@ -106,7 +106,7 @@ def test_features_extractor_weights_in_plain_policy_kwargs_open_nothing(saved, t
     other.write_bytes(saved["RTRLA2C"].read_bytes())
     load_model(saved["RTRLPPO"])  # imports done before watching
     for target in ("/etc/passwd", str(other)):
-        kwargs = {"hidden_size": 8, "features_extractor_weights": target}
+        kwargs = {"hidden_size": 8, "cell": "mixed", "features_extractor_weights": target}
         path = with_data(saved["RTRLPPO"], tmp_path / "weights.zip", policy_kwargs=kwargs)
         opened: list[str] = []
 

@@ -86,7 +86,11 @@ def test_nan_observation_is_named_while_acting():
 
 
 def test_infinite_observation_is_named_before_the_update():
-    learn_raises(model_on(lambda: Poisoned("observation", np.inf, at=3)), r"non-finite observation \(inf at rollout step")
+    # The eLSTM's gates saturate on inf, so acting goes on and the rollout check names it before the update.
+    poisoned = model_on(lambda: Poisoned("observation", np.inf, at=3), cell="elstm")
+    learn_raises(poisoned, r"non-finite observation \(inf at rollout step")
+    # The default cell's linear RTU units pass inf on: it is named while acting.
+    learn_raises(model_on(lambda: Poisoned("observation", np.inf, at=3)), r"non-finite observation \(inf at environment 0\)")
 
 
 def test_huge_reward_names_the_loss_and_the_value_targets():
@@ -99,8 +103,8 @@ def test_huge_reward_names_the_loss_and_the_value_targets():
 def test_infinite_sensitivity_is_named_by_parameter():
     model = model_on(lambda: Poisoned("reward", 1.0))
     model.learn(8)
-    model._rtrl_state.sensitivities[1][0, 2] = float("inf")  # weight_hh's sensitivity, environment 0
-    learn_raises(model, r"non-finite sensitivity of cell\.weight_hh \(inf at index \(0, 2\)\) at update 2",
+    model._rtrl_state.sensitivities[1][0, 2] = float("inf")  # the eLSTM units' weight_hh's sensitivity, environment 0
+    learn_raises(model, r"non-finite sensitivity of cell\.elstm\.weight_hh \(inf at index \(0, 2\)\) at update 2",
                  reset_num_timesteps=False)  # fmt: skip
 
 

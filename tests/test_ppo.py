@@ -33,7 +33,11 @@ def ppo_loss(model, out, clip_range=0.2):
 
 
 # Per registered cell, the cell's keywords for the exactness test (the RTU's state is pairs of reals).
-CELL_OPTIONS = {"elstm": dict(forget_bias=(1.0, 3.0)), "rtu": dict(cell="rtu", hidden_size=6, cell_kwargs=dict(r_min=0.5))}
+CELL_OPTIONS = {
+    "elstm": dict(cell="elstm", forget_bias=(1.0, 3.0)),
+    "rtu": dict(cell="rtu", hidden_size=6, cell_kwargs=dict(r_min=0.5)),
+    "mixed": dict(cell="mixed", hidden_size=7, forget_bias=(1.0, 3.0), cell_kwargs=dict(r_min=0.5)),
+}
 
 
 @pytest.mark.parametrize("cell", sorted(CELL_OPTIONS))
@@ -249,7 +253,7 @@ def test_separate_features_extractors_train_save_and_load_safely(tmp_path):
     """RecurrentPPO's share_features_extractor=False: the critic's extractor and cell are trained, saved and loaded."""
     from sb3_rtrl.safe_load import load_model
 
-    kwargs = dict(SMALL, share_features_extractor=False)
+    kwargs = dict(SMALL, share_features_extractor=False, cell="elstm")  # the masks on the eLSTM's weights, read below
     model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=2, policy_kwargs=kwargs, seed=0)
     before = model.policy.cell.weight_ih.detach().clone()
     model.learn(32)

@@ -152,7 +152,7 @@ class RTUCell(ElementwiseRecurrentCell):
 
     def _output(self, c_all: th.Tensor) -> th.Tensor:
         """The real ``(c1, c2)`` pairs of the complex states, through the activation."""
-        h = th.view_as_real(c_all).reshape(*c_all.shape[:-1], self.hidden_size)
+        h = _real_pairs(c_all)
         return F.relu(h) if self.activation == "relu" else h
 
     def scan(
@@ -162,13 +162,17 @@ class RTUCell(ElementwiseRecurrentCell):
         not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
         lam, gamma = self.eigenvalues()
         drive = gamma * self._drive(x)  # (T, B, units)
-        c0_complex = th.view_as_complex(c0.reshape(batch, self.units, 2).contiguous())
+        pairs = c0.reshape(batch, self.units, 2)
+        if not pairs.is_contiguous() or pairs.storage_offset() % 2:
+            # A view into a wider state (a MixedCell's) may start at an odd offset, which a complex view cannot.
+            pairs = pairs.clone(memory_format=th.contiguous_format)
+        c0_complex = th.view_as_complex(pairs)
         if th.is_grad_enabled():
             c_all, c_tilde = _RTURecurrence.apply(drive, lam, c0_complex, not_start)
         else:
             c_all, c_tilde = _recurrence_forward(drive, lam, c0_complex, not_start)
         h = self._output(c_all)
-        c_last = th.view_as_real(c_all[-1]).reshape(batch, self.hidden_size)
+        c_last = _real_pairs(c_all[-1])
         terms = None
         if need_terms:
             with th.no_grad():
@@ -214,6 +218,15 @@ class RTUCell(ElementwiseRecurrentCell):
         h = th.stack(hs)
         h = F.relu(h) if self.activation == "relu" else h
         return h, th.stack([c1, c2], dim=-1).reshape(-1, 2 * n)
+
+
+def _real_pairs(z: th.Tensor) -> th.Tensor:
+    """
+    ``(..., units)`` complex as ``(..., 2 units)`` reals, (real, imaginary) adjacent. A copy, not ``view_as_real``:
+    the backward of that view needs a gradient at an even offset, and the gradient of a slice of a wider output (a
+    MixedCell's) may start anywhere.
+    """
+    return th.stack([z.real, z.imag], dim=-1).flatten(-2)
 
 
 def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor) -> tuple[th.Tensor, th.Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import pathlib
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
@@ -16,12 +17,14 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
-from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.utils import obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_rtrl.common.arguments import check_bool, check_choice, check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.policies import (
+    DEFAULT_CELL,
+    LEGACY_DEFAULT_CELL,
     CnnELSTMPolicy,
     MlpELSTMPolicy,
     MultiInputELSTMPolicy,
@@ -74,6 +77,9 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             policy, env, _init_setup_model=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary), **kwargs,
         )  # fmt: skip
+        # The cell is named in the saved policy_kwargs, so that a file keeps its cell when the default changes.
+        if isinstance(self.policy_kwargs, dict) and "cell" not in self.policy_kwargs:
+            self.policy_kwargs = {**self.policy_kwargs, "cell": DEFAULT_CELL}
         # Checked against GRADIENTS and METHODS below.
         self.gradient = cast(Gradient, gradient)
         self.rtrl_method = cast(Method, rtrl_method)
@@ -117,6 +123,9 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         return OnPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
 
     def _setup_model(self) -> None:
+        if isinstance(self.policy_kwargs, dict) and "cell" not in self.policy_kwargs:
+            # Only a file saved before the default cell became "mixed" names no cell: its cell is the eLSTM.
+            self.policy_kwargs = {**self.policy_kwargs, "cell": LEGACY_DEFAULT_CELL}
         self._check_arguments()
         check_observation_space(self.observation_space)
         super()._setup_model()
@@ -388,14 +397,21 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
                 "scale the rewards, e.g. with VecNormalize, or lower the learning rate)"
             )
 
+    def schedule_value(self, name: str, schedule: Callable[[float], float]) -> float:
+        """
+        A schedule's value now, checked: a negative learning rate or clip range would train on nonsense, silently.
+
+        The last rollout may overshoot ``total_timesteps``; past the end the schedule is read at progress 0, where
+        SB3 reads it below 0 (rl-zoo3's linear schedules turn negative there).
+        """
+        progress = max(self._current_progress_remaining, 0.0)
+        return check_number(f"{name} (the schedule's value at progress remaining {progress:.4g})", schedule(progress), 0.0)
+
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
-        # A schedule is checked where it is read: a negative rate would be gradient ascent, silently.
-        check_number(
-            f"learning_rate (the schedule's value at progress remaining {self._current_progress_remaining:.4g})",
-            self.lr_schedule(self._current_progress_remaining),
-            0.0,
-        )
-        super()._update_learning_rate(optimizers)
+        learning_rate = self.schedule_value("learning_rate", self.lr_schedule)
+        self.logger.record("train/learning_rate", learning_rate)
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            update_learning_rate(optimizer, learning_rate)
 
     def _gradient_step(self, loss: th.Tensor) -> float:
         """Backward, clip the global norm to ``max_grad_norm``, optimizer step; returns the norm before clipping."""

@@ -269,21 +269,8 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         """``n_epochs`` passes of clipped minibatch updates over the rollout's chunks."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        progress = self._current_progress_remaining
-        # Schedules are checked where they are read: a negative clip range would train on nonsense, silently (rl-zoo3's
-        # linear schedules end at 0).
-        clip_range = check_number(
-            f"clip_range (the schedule's value at progress remaining {progress:.4g})",
-            self.clip_range(progress),  # type: ignore[operator]
-            0.0,
-        )
-        clip_range_vf = None
-        if self.clip_range_vf is not None:
-            clip_range_vf = check_number(
-                f"clip_range_vf (the schedule's value at progress remaining {progress:.4g})",
-                self.clip_range_vf(progress),  # type: ignore[operator]
-                0.0,
-            )
+        clip_range = self.schedule_value("clip_range", self.clip_range)  # type: ignore[arg-type]
+        clip_range_vf = None if self.clip_range_vf is None else self.schedule_value("clip_range_vf", self.clip_range_vf)  # type: ignore[arg-type]
         self._check_rollout_finite()
         chunks = self._chunk_starts()
         end_state = chunks.states[-1]

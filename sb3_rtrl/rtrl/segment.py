@@ -36,6 +36,9 @@ class _InjectSensitivities(th.autograd.Function):
         grad = grad_c0.contiguous()
         if ctx.sensitivities[0].is_complex():
             # The real state holds (real, imaginary) pairs; autograd's gradient of a complex c is dL/dRe + i dL/dIm.
+            # A complex view needs an even offset, which a slice of a wider gradient (a part of a cell) may not have.
+            if grad.storage_offset() % 2:
+                grad = grad.clone()
             grad = th.view_as_complex(grad.view(grad.shape[0], -1, 2))
         grads = ctx.ops.inject(ctx.kinds, ctx.sensitivities, grad)
         # For a real parameter the complex sum is dL/dp + i (nothing): its real part.

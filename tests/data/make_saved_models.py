@@ -1,0 +1,64 @@
+"""
+Writes the model files that tests/test_saved_models.py loads, and the predictions they must keep.
+
+Run with the sb3-rtrl of the commit named in ``saved_models.json`` (``PYTHONPATH=<that checkout> python
+tests/data/make_saved_models.py``): the files stand for what users saved with that version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_rtrl import RTRLA2C, RTRLPPO
+from sb3_rtrl.envs import DELAYED_RECALL_ID
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CRITIC_CELL = dict(lstm_hidden_size=8, enable_critic_lstm=True)
+MODELS = {
+    "rtrl_a2c_default": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
+    "rtrl_ppo_default_critic_cell": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=CRITIC_CELL)),
+    "rtrl_ppo_rtu": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(hidden_size=8, cell="rtu"))),
+}
+
+
+def observations() -> np.ndarray:
+    """A fixed sequence of 12 steps for 2 environments of the delayed-recall task (delay 4: 2 cues, a query)."""
+    rng = np.random.default_rng(0)
+    return rng.uniform(-1.0, 1.0, size=(12, 2, 3)).astype(np.float32)
+
+
+def predictions(model) -> list:
+    """Greedy actions and the cell states along :func:`observations`, with an episode start at step 6 of env 1."""
+    state, out = None, []
+    for t, obs in enumerate(observations()):
+        starts = np.array([t == 0, t in (0, 6)])
+        action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
+        out.append({"action": action.tolist(), "state": state[0].tolist()})
+    return out
+
+
+def main() -> None:
+    th.set_num_threads(1)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=sys.path[0] or "."
+    ).stdout.strip()
+    record = {"commit": os.environ.get("SAVED_BY", commit), "models": {}}
+    for name, (cls, kwargs) in MODELS.items():
+        env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
+        model = cls("MlpLstmPolicy", env, seed=0, **kwargs)
+        model.learn(64)
+        model.save(os.path.join(HERE, f"{name}.zip"))
+        record["models"][name] = {"class": cls.__name__, "predictions": predictions(model)}
+    with open(os.path.join(HERE, "saved_models.json"), "w") as f:
+        json.dump(record, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

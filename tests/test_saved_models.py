@@ -1,0 +1,46 @@
+"""Files saved by an earlier sb3-rtrl keep loading, safely too, with the same predictions and the same cell."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sb3_rtrl import RTRLA2C, RTRLPPO
+from sb3_rtrl.cells import ELSTMCell, RTUCell
+from sb3_rtrl.safe_load import load_model
+
+HERE = os.path.join(os.path.dirname(__file__), "data")
+with open(os.path.join(HERE, "saved_models.json")) as _f:
+    RECORD = json.load(_f)
+CELLS = {"rtrl_a2c_default": ELSTMCell, "rtrl_ppo_default_critic_cell": ELSTMCell, "rtrl_ppo_rtu": RTUCell}
+CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
+
+
+def observations() -> np.ndarray:
+    # As tests/data/make_saved_models.py wrote them.
+    return np.random.default_rng(0).uniform(-1.0, 1.0, size=(12, 2, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(RECORD["models"]))
+@pytest.mark.parametrize("how", ["class load", "safe load"])
+def test_files_saved_before_the_default_cell_changed_load_with_their_cell(name, how):
+    """The default cell was the eLSTM when these were saved (they name no cell): they load as eLSTM models."""
+    entry = RECORD["models"][name]
+    path = os.path.join(HERE, f"{name}.zip")
+    cls = CLASSES[entry["class"]]
+    model = cls.load(path) if how == "class load" else load_model(path)
+    assert type(model) is cls
+    assert type(model.policy.cell) is CELLS[name]
+    state = None
+    for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
+        starts = np.array([t == 0, t in (0, 6)])
+        action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
+        assert action.tolist() == expected["action"], f"step {t}"
+        np.testing.assert_allclose(state[0], np.array(expected["state"]), rtol=1e-6, atol=1e-7)
+
+
+def test_the_record_names_the_commit_that_saved_the_files():
+    assert RECORD["commit"] == "734902d" and len(RECORD["models"]) == 3
