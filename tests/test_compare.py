@@ -246,3 +246,19 @@ def test_env_kwargs_reach_the_task(tmp_path):
     assert env.action_space.n == 3 and env.get_attr("delay") == [2, 2]
     with pytest.raises(ValueError, match="gymnasium ids only"):
         make_env("ALE/Pong-v5", 1, 0, env_kwargs=dict(x=1))
+
+
+def test_table_reports_the_final_return_and_the_mmer():
+    """MMER (POPGym's measure): the best mean return along training, averaged over seeds; beside the final return."""
+    from sb3_rtrl.compare.report import format_table, summarize
+    from sb3_rtrl.compare.worker import RunResult, RunSpec
+
+    def run(seed, means):
+        spec = RunSpec("rtrl_a2c", "x:Y", "task", seed, 30, 1, "MlpLstmPolicy")
+        points = [(10 * (i + 1), float(i), m, 0.0) for i, m in enumerate(means)]
+        return RunResult(spec, points=points, final_mean=means[-1], final_std=0.0, train_seconds=3.0, steps_done=30)
+
+    (summary,) = summarize([run(0, [0.1, 0.9, 0.5]), run(1, [0.2, 0.3, 0.7])])
+    assert summary.final_mean == pytest.approx(0.6) and summary.mmer == pytest.approx(0.8)
+    table = format_table([summary])
+    assert "MMER" in table.splitlines()[0] and "0.800" in table.splitlines()[2]

@@ -43,7 +43,7 @@ class MixedCell(ElementwiseRecurrentCell):
         self,
         input_size: int,
         hidden_size: int,
-        rtu_fraction: float = 0.5,
+        rtu_fraction: float = 0.25,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         r_min: float = 0.0,

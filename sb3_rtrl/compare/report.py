@@ -22,6 +22,7 @@ class Summary:
     failed: list[str]
     final_mean: float
     final_std: float
+    mmer: float
     steps_per_second: float
     reached: int
     steps_to_threshold: float
@@ -39,8 +40,10 @@ def first_reach(result: RunResult, threshold: float) -> tuple[int, float] | None
 
 def summarize(results: list[RunResult], threshold: float | None = None) -> list[Summary]:
     """
-    Per (task, learner): the final greedy return's mean and std over the seeds that finished, env-steps/s,
-    and, with a threshold, how many seeds reached it and their median env steps and seconds to it.
+    Per (task, learner): the final greedy return's mean and std over the seeds that finished, the MMER (the
+    POPGym paper's measure: the maximum over training of the mean return, here of the greedy evaluations, averaged
+    over the seeds), env-steps/s, and, with a threshold, how many seeds reached it and their median env steps and
+    seconds to it.
     """
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for result in results:
@@ -55,6 +58,7 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
                 env_id=env_id, learner=learner, seeds=len(runs),
                 failed=[f"seed {r.spec.seed}: {(r.error or '').splitlines()[0]}" for r in runs if r.error is not None],
                 final_mean=float(finals.mean()) if ok else math.nan, final_std=float(finals.std()) if ok else math.nan,
+                mmer=float(np.mean([max(p[2] for p in r.points) for r in ok])) if ok else math.nan,
                 steps_per_second=float(np.mean([r.steps_per_second for r in ok])) if ok else math.nan,
                 reached=len(reaches),
                 steps_to_threshold=float(np.median([s for s, _ in reaches])) if reaches else math.nan,
@@ -69,14 +73,20 @@ def format_table(summaries: list[Summary], threshold: float | None = None) -> st
     """The summaries as a plain-text table, failures listed under it."""
     task_w = max([28, *(len(s.env_id) for s in summaries)])
     learner_w = max([14, *(len(s.learner) for s in summaries)])
-    head = f"{'task':<{task_w}} {'learner':<{learner_w}} {'seeds':>5} {'return (mean ± std over seeds)':>31} {'steps/s':>8}"
+    head = (
+        f"{'task':<{task_w}} {'learner':<{learner_w}} {'seeds':>5} {'return (mean ± std over seeds)':>31} "
+        f"{'MMER':>9} {'steps/s':>8}"
+    )
     if threshold is not None:
         head += f"  {'reached ' + format(threshold, 'g'):>12} {'steps to it':>12} {'seconds':>8}"
     lines = [head, "-" * len(head)]
     for s in summaries:
         ok = s.seeds - len(s.failed)
         score = f"{s.final_mean:10.3f} ± {s.final_std:<8.3f}" if ok else "failed"
-        line = f"{s.env_id:<{task_w}} {s.learner:<{learner_w}} {f'{ok}/{s.seeds}':>5} {score:>31} {s.steps_per_second:>8.0f}"
+        line = (
+            f"{s.env_id:<{task_w}} {s.learner:<{learner_w}} {f'{ok}/{s.seeds}':>5} {score:>31} {s.mmer:>9.3f} "
+            f"{s.steps_per_second:>8.0f}"
+        )
         if threshold is not None:
             line += f"  {f'{s.reached}/{ok}':>12} {s.steps_to_threshold:>12.0f} {s.seconds_to_threshold:>8.1f}"
         lines.append(line)
