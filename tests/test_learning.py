@@ -47,7 +47,7 @@ def test_rtrl_learns_ten_times_beyond_truncation_seeds():
 
 # Each shipped zoo entry, its env steps, and the floor under the score measured for it (docs/benchmarks.md).
 ZOO_SCORES = [
-    ("rtrl_a2c", "sb3_rtrl/CartPoleNoVel-v1", 500_000, 400.0),  # the RTU cell: 425-500 per seed over 5 runs
+    ("rtrl_a2c", "sb3_rtrl/CartPoleNoVel-v1", 500_000, 475.0),  # the RTU cell, normalized rewards: 500 on 3 of 3 seeds
     ("rtrl_a2c", "popgym-RepeatPreviousEasy-v0", 300_000, 0.9),  # the RTU cell
     ("rtrl_a2c", "sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # reward +1 / -1 at the query: 0.9 is 95% success
     ("rtrl_ppo", "sb3_rtrl/CartPoleNoVel-v1", 100_000, 450.0),
