@@ -59,3 +59,22 @@ def test_state_keeps_its_scale_and_slow_units_remember():
 def test_bad_arguments_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RTUCell(3, 4, **kwargs)
+
+
+def test_acting_reads_the_parameters_as_they_are_now():
+    """Without autograd the eigenvalues and the input weight are computed once per change of the parameters."""
+    th.manual_seed(0)
+    cell = RTUCell(3, 8)
+    x, c0, starts = th.randn(1, 2, 3), th.randn(2, 8), th.zeros(1, 2, dtype=th.bool)
+    optimizer = th.optim.SGD(cell.parameters(), lr=0.5)
+    for _ in range(2):
+        with th.no_grad():
+            acting = cell(x, c0, starts)[0]
+        reference = cell.reference_scan(x, c0, starts)[0]
+        th.testing.assert_close(acting, reference.detach(), rtol=1e-5, atol=1e-6)
+        reference.sum().backward()
+        optimizer.step()  # in place: the cached values must not be reused
+        optimizer.zero_grad()
+    with th.no_grad():
+        cell.load_state_dict({k: v + 0.1 for k, v in cell.state_dict().items()})
+        th.testing.assert_close(cell(x, c0, starts)[0], cell.reference_scan(x, c0, starts)[0], rtol=1e-5, atol=1e-6)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch as th
 import torch.nn.functional as F
@@ -105,6 +107,8 @@ class RTUCell(ElementwiseRecurrentCell):
             group = th.arange(units, device=device) // (units // groups)
             reads = input_mask.to(device=device)[group].to(self.weight_ih.dtype)  # (units, D)
             self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
+        # Values computed from the parameters without autograd (acting), with the parameter versions they are of.
+        self._no_grad_cache: dict[str, tuple[Any, Any]] = {}
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -137,7 +141,25 @@ class RTUCell(ElementwiseRecurrentCell):
         return [th.view_as_complex(self.input_weight()), self.nu_log, self.theta_log]
 
     def eigenvalues(self) -> tuple[th.Tensor, th.Tensor]:
-        """``lambda`` (complex) and ``gamma`` (real) of each unit, with autograd."""
+        """
+        ``lambda`` (complex) and ``gamma`` (real) of each unit, with autograd where it is on; without, computed once
+        per change of the parameters (acting runs one step at a time, and these few operations cost as much as it).
+        """
+        return self._cached("eigenvalues", (self.nu_log, self.theta_log), self._eigenvalues)
+
+    def _cached(self, name: str, params: tuple[nn.Parameter, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()`` with autograd where it is on; without, once per change of ``params``."""
+        if th.is_grad_enabled() and any(p.requires_grad for p in params):
+            return compute()
+        # An in-place change (an optimizer step, load_state_dict) bumps the version; a move makes new tensors.
+        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
+        cached = self._no_grad_cache.get(name)
+        if cached is None or cached[0] != key:
+            with th.no_grad():
+                cached = self._no_grad_cache[name] = (key, compute())
+        return cached[1]
+
+    def _eigenvalues(self) -> tuple[th.Tensor, th.Tensor]:
         nu = th.exp(self.nu_log)
         # gamma^2 = 1 - r^2 = -expm1(-2 exp(nu)), exact for r near 1.
         gamma = th.sqrt(-th.expm1(-2.0 * nu))
@@ -146,9 +168,13 @@ class RTUCell(ElementwiseRecurrentCell):
 
     def _drive(self, x: th.Tensor) -> th.Tensor:
         """``(W1 + i W2) x`` as ``(T, B, units)`` complex, from one real matrix product."""
-        weight = self.input_weight().transpose(1, 2).reshape(2 * self.units, self.input_size)
+        weight = self._cached("drive weight", (self.weight_ih,), self._drive_weight)
         u = F.linear(x, weight)  # (T, B, 2 units): (real, imaginary) adjacent
         return th.view_as_complex(u.view(*u.shape[:-1], self.units, 2))
+
+    def _drive_weight(self) -> th.Tensor:
+        """``[W1; W2]`` as one ``(2 units, D)`` matrix, (real, imaginary) rows adjacent."""
+        return self.input_weight().transpose(1, 2).reshape(2 * self.units, self.input_size)
 
     def _output(self, c_all: th.Tensor) -> th.Tensor:
         """The real ``(c1, c2)`` pairs of the complex states, through the activation."""
@@ -172,7 +198,7 @@ class RTUCell(ElementwiseRecurrentCell):
         else:
             c_all, c_tilde = _recurrence_forward(drive, lam, c0_complex, not_start)
         h = self._output(c_all)
-        c_last = _real_pairs(c_all[-1])
+        c_last = h[-1] if self.activation == "linear" else _real_pairs(c_all[-1])
         terms = None
         if need_terms:
             with th.no_grad():
@@ -236,6 +262,10 @@ def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_sta
     :return: ``c`` for all steps and ``c~`` for all steps, both ``(T, B, units)`` complex (detached)
     """
     drive, lam, c0 = drive.detach(), lam.detach(), c0.detach()
+    if drive.shape[0] == 1:
+        # Acting: one step, no buffers to fill.
+        ct = c0 * not_start[0]
+        return th.addcmul(drive[0], lam, ct).unsqueeze(0), ct.unsqueeze(0)
     c_all, c_tilde = th.empty_like(drive), th.empty_like(drive)
     c = c0
     for t in range(drive.shape[0]):
