@@ -596,19 +596,23 @@ def check_data_entries(data: dict[str, Any], described: Any) -> dict[str, Any]:
     pickled = set(_pickled_keys(data))
     custom: dict[str, Any] = {}
     refused: list[str] = []
+    plain: list[str] = []
     for key in data:
         if key in DISPENSABLE:
             custom[key] = deque(maxlen=100) if key.startswith("ep_") else DISPENSABLE[key]
         elif key in DROPPED:
             custom[key] = DROPPED[key]
-        elif key not in pickled and key not in PLAIN_ENTRY_TYPES and key != "policy_kwargs":
-            refused.append(f"{key} (sb3-rtrl's save does not write this entry)")
+        elif key not in pickled:
+            if key in PLAIN_ENTRY_TYPES or key == "policy_kwargs":
+                plain.append(key)
+            else:
+                refused.append(f"{key} (sb3-rtrl's save does not write this entry)")
+    # The pickled entries first: plain policy_kwargs are checked against the rebuilt policy class.
     rebuilt, refused_pickled = rebuild_entries(described, [k for k in data if k in pickled and k not in custom])
     custom.update(rebuilt)
     refused += refused_pickled
-    for key, value in data.items():
-        if key in custom or key in pickled or any(r.startswith(f"{key} ") for r in refused):
-            continue
+    for key in plain:
+        value = data[key]
         try:
             if key == "policy_kwargs":
                 if "policy_class" not in custom:
