@@ -131,6 +131,8 @@ class ElementwiseRecurrentCell(nn.Module):
         """
         The cells the RTRL engine runs one by one: the cell itself, or the parts of a cell made of several. The
         sensitivities are the parts' in order; the state and the output are the parts' joined by :meth:`join_parts`.
+        A cell made of parts gives its ``rtrl_specs``, :meth:`sensitivity_shapes`, :meth:`sensitivity_dtypes` and
+        :meth:`rtrl_tensors` as its parts' in order.
         """
         return (self,)
 
@@ -156,14 +158,10 @@ class ElementwiseRecurrentCell(nn.Module):
 
     def sensitivity_shapes(self) -> list[tuple[int, ...]]:
         """The shape of each RTRL tensor (:meth:`rtrl_tensors`), in ``rtrl_specs`` order, without computing it."""
-        if self.rtrl_parts() != (self,):
-            return [shape for part in self.rtrl_parts() for shape in part.sensitivity_shapes()]
         return [tuple(p.shape) for p in self.rtrl_parameters()]
 
     def sensitivity_dtypes(self) -> list[th.dtype]:
         """The dtype of each sensitivity, in ``rtrl_specs`` order (a cell made of parts may mix real and complex)."""
-        if self.rtrl_parts() != (self,):
-            return [dtype for part in self.rtrl_parts() for dtype in part.sensitivity_dtypes()]
         return [self.sensitivity_dtype()] * len(self.rtrl_specs)
 
     def rtrl_tensors(self) -> list[th.Tensor]:
@@ -173,6 +171,4 @@ class ElementwiseRecurrentCell(nn.Module):
         through the carried sensitivities enters here, so that it passes the same function as the in-segment
         gradient.
         """
-        if self.rtrl_parts() != (self,):
-            return [tensor for part in self.rtrl_parts() for tensor in part.rtrl_tensors()]
         return list(self.rtrl_parameters())

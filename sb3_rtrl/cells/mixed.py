@@ -109,6 +109,15 @@ class MixedCell(ElementwiseRecurrentCell):
     def rtrl_parts(self) -> tuple[ElementwiseRecurrentCell, ...]:
         return (self.elstm, self.rtu)
 
+    def sensitivity_shapes(self) -> list[tuple[int, ...]]:
+        return [shape for part in self.rtrl_parts() for shape in part.sensitivity_shapes()]
+
+    def sensitivity_dtypes(self) -> list[th.dtype]:
+        return [dtype for part in self.rtrl_parts() for dtype in part.sensitivity_dtypes()]
+
+    def rtrl_tensors(self) -> list[th.Tensor]:
+        return [tensor for part in self.rtrl_parts() for tensor in part.rtrl_tensors()]
+
     def split_parts(self, tensor: th.Tensor) -> list[th.Tensor]:
         if self.groups == 1:
             return list(tensor.split([self.elstm_width, self.rtu_width], dim=-1))
