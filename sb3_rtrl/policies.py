@@ -149,7 +149,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param hidden_size: N, the size of the cell's state (256 in the paper for Atari and ProcGen)
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
     :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed"`` (default,
-        :class:`sb3_rtrl.cells.MixedCell`: half eLSTM units, half RTU units), ``"elstm"``
+        :class:`sb3_rtrl.cells.MixedCell`: three quarters eLSTM units, a quarter RTU units), ``"elstm"``
         (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's) or ``"rtu"`` (recurrent trace units,
         :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2`` complex units)
     :param cell_kwargs: keywords of the cell's own (e.g. ``dict(activation="relu", r_min=0.5)`` for the RTU),

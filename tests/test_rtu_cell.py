@@ -54,8 +54,20 @@ def test_state_keeps_its_scale_and_slow_units_remember():
     assert 0.3 < float(h[100:].std()) < 3.0
 
 
+def test_timescales_spread_over_each_group():
+    """With ``timescales`` each group's units get time constants -1 / log(r) log-evenly from low to high."""
+    cell = RTUCell(3, 16, timescales=(2.0, 250.0), groups=2)
+    tau = -1.0 / th.log(th.exp(-th.exp(cell.nu_log.detach().double())))
+    expected = th.tensor([2.0, 10.0, 50.0, 250.0], dtype=th.float64)
+    th.testing.assert_close(tau, expected.repeat(2), rtol=1e-5, atol=0)
+    one = RTUCell(3, 2, timescales=(7.0, 9.0))
+    th.testing.assert_close(th.exp(-th.exp(one.nu_log.detach())), th.tensor([math.exp(-1 / 7)]), rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("kwargs, match", [(dict(activation="tanh"), "activation"), (dict(r_min=0.9, r_max=0.5), "r_min"),
-                                           (dict(max_phase=0.0), "max_phase")])  # fmt: skip
+                                           (dict(max_phase=0.0), "max_phase"), (dict(timescales=(0.0, 5.0)), "timescales"),
+                                           (dict(timescales=(9.0, 5.0)), "timescales"), (dict(timescales=5.0), "timescales"),
+                                           (dict(timescales=(1.0, 5.0), r_min=0.5), "not both")])  # fmt: skip
 def test_bad_arguments_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RTUCell(3, 4, **kwargs)
@@ -78,3 +90,22 @@ def test_acting_reads_the_parameters_as_they_are_now():
     with th.no_grad():
         cell.load_state_dict({k: v + 0.1 for k, v in cell.state_dict().items()})
         th.testing.assert_close(cell(x, c0, starts)[0], cell.reference_scan(x, c0, starts)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_acting_one_step_at_a_time_is_the_scan(activation):
+    """Acting (one step, no autograd) chained over a sequence with resets gives the scan's outputs and states."""
+    th.manual_seed(2)
+    mask = th.tensor([[True, False, True], [False, True, True]])
+    cell = RTUCell(3, 8, activation=activation, groups=2, input_mask=mask, dtype=th.float64)
+    T, B = 12, 3
+    x, c0 = th.randn(T, B, 3, dtype=th.float64), th.randn(B, 8, dtype=th.float64)
+    starts = th.rand(T, B) < 0.2
+    h_ref, c_ref = cell.reference_scan(x, c0, starts)
+    c, hs = c0, []
+    with th.no_grad():
+        for t in range(T):
+            h, c = cell(x[t : t + 1], c, starts[t : t + 1])
+            hs.append(h[0])
+    th.testing.assert_close(th.stack(hs), h_ref.detach(), rtol=1e-12, atol=1e-12)
+    th.testing.assert_close(c, c_ref.detach(), rtol=1e-12, atol=1e-12)

@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 
 from sb3_rtrl import RTRLA2C, RTRLPPO
-from sb3_rtrl.cells import ELSTMCell, RTUCell
+from sb3_rtrl.cells import ELSTMCell, MixedCell, RTUCell
 from sb3_rtrl.safe_load import load_model
 
 HERE = os.path.join(os.path.dirname(__file__), "data")
 with open(os.path.join(HERE, "saved_models.json")) as _f:
     RECORD = json.load(_f)
-CELLS = {"rtrl_a2c_default": ELSTMCell, "rtrl_ppo_default_critic_cell": ELSTMCell, "rtrl_ppo_rtu": RTUCell}
+CELLS = {
+    "rtrl_a2c_default": ELSTMCell,
+    "rtrl_ppo_default_critic_cell": ELSTMCell,
+    "rtrl_ppo_rtu": RTUCell,
+    "rtrl_ppo_mixed_critic_cell": MixedCell,
+}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -26,8 +31,11 @@ def observations() -> np.ndarray:
 
 @pytest.mark.parametrize("name", sorted(RECORD["models"]))
 @pytest.mark.parametrize("how", ["class load", "safe load"])
-def test_files_saved_before_the_default_cell_changed_load_with_their_cell(name, how):
-    """The default cell was the eLSTM when these were saved (they name no cell): they load as eLSTM models."""
+def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
+    """
+    Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; a file saved when the
+    mixed layer drew its RTU units' ``r`` (before the time-constant spread) keeps its units as saved.
+    """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
     cls = CLASSES[entry["class"]]
@@ -43,4 +51,10 @@ def test_files_saved_before_the_default_cell_changed_load_with_their_cell(name, 
 
 
 def test_the_record_names_the_commit_that_saved_the_files():
-    assert RECORD["commit"] == "734902d" and len(RECORD["models"]) == 3
+    commits = {name: entry.get("commit", RECORD["commit"]) for name, entry in RECORD["models"].items()}
+    assert commits == {
+        "rtrl_a2c_default": "734902d",
+        "rtrl_ppo_default_critic_cell": "734902d",
+        "rtrl_ppo_rtu": "734902d",
+        "rtrl_ppo_mixed_critic_cell": "0d5facc",
+    }

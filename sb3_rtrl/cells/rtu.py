@@ -40,6 +40,9 @@ class RTUCell(ElementwiseRecurrentCell):
     :param activation: ``"linear"`` (identity) or ``"relu"`` on the output
     :param r_min: lower end of the eigenvalue modulus at init (``r^2`` is uniform in ``[r_min^2, r_max^2]``)
     :param r_max: upper end of it; near 1 the units keep their input for long
+    :param timescales: ``(low, high)`` steps: instead of drawing ``r``, give each group's units time constants
+        ``-1 / log(r)`` spread evenly on a log scale from ``low`` to ``high``, so that some units keep an input
+        for hundreds of steps whatever the width; None: draw ``r`` from ``[r_min, r_max]``
     :param max_phase: ``theta`` is uniform in ``(0, max_phase]`` at init: units rotate their state at
         different speeds, which gives a code for the time since an input
     :param input_init_std: standard deviation of the normal init of ``W1`` and ``W2``; None:
@@ -69,6 +72,7 @@ class RTUCell(ElementwiseRecurrentCell):
         r_max: float = 1.0,
         max_phase: float = 2 * math.pi,
         input_init_std: float | None = None,
+        timescales: tuple[float, float] | None = None,
         groups: int = 1,
         input_mask: th.Tensor | None = None,
         device: th.device | str | None = None,
@@ -90,12 +94,24 @@ class RTUCell(ElementwiseRecurrentCell):
             raise ValueError(f"RTUCell needs 0 <= r_min <= r_max <= 1, got r_min={r_min}, r_max={r_max}")
         if not max_phase > 0.0:
             raise ValueError(f"RTUCell needs max_phase > 0, got {max_phase}")
+        if timescales is not None:
+            if not (
+                isinstance(timescales, (tuple, list))
+                and len(timescales) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in timescales)
+                and 0.0 < timescales[0] <= timescales[1]
+            ):
+                raise ValueError(f"RTUCell: timescales must be a pair (low, high) with 0 < low <= high, got {timescales!r}")
+            if (r_min, r_max) != (0.0, 1.0):
+                raise ValueError("RTUCell: give timescales or r_min/r_max, not both")
+            timescales = (float(timescales[0]), float(timescales[1]))
         units = hidden_size // 2
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.units = units
         self.activation = activation
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
+        self.timescales = timescales
         self.input_init_std = input_size**-0.5 if input_init_std is None else float(input_init_std)
         self.groups = groups
         self.weight_ih = nn.Parameter(th.empty(units, input_size, 2, device=device, dtype=dtype))
@@ -112,9 +128,22 @@ class RTUCell(ElementwiseRecurrentCell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """The published init: ``r^2`` uniform in ``[r_min^2, r_max^2]``, ``theta`` uniform in ``(0, max_phase]``."""
+        """
+        The published init: ``r^2`` uniform in ``[r_min^2, r_max^2]``, ``theta`` uniform in ``(0, max_phase]``; with
+        ``timescales``, ``r`` from time constants spread over each group instead.
+        """
         nn.init.normal_(self.weight_ih, 0.0, self.input_init_std)
         with th.no_grad():
+            if self.timescales is not None:
+                low, high = self.timescales
+                per_group = self.units // self.groups
+                steps = th.linspace(0.0, 1.0, per_group, dtype=th.float64) if per_group > 1 else th.zeros(1, dtype=th.float64)
+                tau = low * (high / low) ** steps
+                # r = exp(-1 / tau), so nu = log(-log r) = -log(tau).
+                self.nu_log.copy_((-th.log(tau)).repeat(self.groups).to(self.nu_log))
+                theta = self.max_phase * (1.0 - th.rand_like(self.theta_log))
+                self.theta_log.copy_(th.log(theta.clamp_min(1e-6)))
+                return
             r2 = th.empty_like(self.nu_log).uniform_(self.r_min**2, self.r_max**2)
             # r = 1 exactly would be a unit that never forgets and takes no input (gamma = 0), r = 0 an infinite nu.
             r2.clamp_(1e-6, 1.0 - 1e-6)
@@ -123,7 +152,8 @@ class RTUCell(ElementwiseRecurrentCell):
             self.theta_log.copy_(th.log(theta.clamp_min(1e-6)))
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation}, r=[{self.r_min}, {self.r_max}], "
+        init = f"timescales={self.timescales}" if self.timescales is not None else f"r=[{self.r_min}, {self.r_max}]"
+        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation}, {init}, "
                 f"max_phase={self.max_phase:.3g}, input_init_std={self.input_init_std:.3g}"
                 + (f", groups={self.groups}" if self.groups > 1 else "")
                 + (", masked input" if self.masked_input else ""))  # fmt: skip
@@ -185,6 +215,8 @@ class RTUCell(ElementwiseRecurrentCell):
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
     ) -> tuple[th.Tensor, th.Tensor, RTRLTerms | None]:
         steps, batch, _ = x.shape
+        if steps == 1 and not need_terms and not th.is_grad_enabled():
+            return self._act(x, c0, episode_starts)
         not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)  # (T, B, 1)
         lam, gamma = self.eigenvalues()
         drive = gamma * self._drive(x)  # (T, B, units)
@@ -204,6 +236,29 @@ class RTUCell(ElementwiseRecurrentCell):
             with th.no_grad():
                 terms = self._terms(x, lam.detach(), gamma.detach(), drive.detach(), c_tilde, not_start)
         return h, c_last, terms
+
+    def _act(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor, None]:
+        """
+        One step without autograd (acting), in the real two-state form: ``c = rot(c~) + gamma W x``, where
+        ``rot(c~) = cos_r * c~ + sin_r * swap(c~)`` rotates each ``(c1, c2)`` pair. A handful of operations on
+        reals, with the step's coefficients computed once per change of the parameters.
+        """
+        cos_r, sin_r, weight = self._cached(
+            "acting step", (self.weight_ih, self.nu_log, self.theta_log), self._act_coefficients
+        )
+        c_tilde = c0 * (~episode_starts[0]).to(c0.dtype).unsqueeze(-1)
+        swapped = c_tilde.view(-1, self.units, 2).flip(-1).reshape(c_tilde.shape)
+        c = F.linear(x[0], weight).addcmul_(c_tilde, cos_r).addcmul_(swapped, sin_r)
+        h = F.relu(c) if self.activation == "relu" else c
+        return h.unsqueeze(0), c, None
+
+    def _act_coefficients(self) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Per real state: ``r cos(theta)`` and ``(-r sin(theta), r sin(theta))`` of its pair; ``gamma [W1; W2]``."""
+        lam, gamma = self._eigenvalues()
+        cos_r = lam.real.repeat_interleave(2)
+        sin_r = th.stack([-lam.imag, lam.imag], dim=-1).flatten()
+        weight = self._drive_weight() * gamma.repeat_interleave(2).unsqueeze(-1)
+        return cos_r, sin_r, weight
 
     def _terms(
         self, x: th.Tensor, lam: th.Tensor, gamma: th.Tensor, drive: th.Tensor, c_tilde: th.Tensor, not_start: th.Tensor
@@ -255,30 +310,46 @@ def _real_pairs(z: th.Tensor) -> th.Tensor:
     return th.stack([z.real, z.imag], dim=-1).flatten(-2)
 
 
+def _linear_scan(a: th.Tensor, b: th.Tensor) -> th.Tensor:
+    """
+    ``y(t) = a(t) y(t-1) + b(t)`` from ``y(-1) = 0`` along dim 0, as a log-depth scan (Hillis-Steele): about
+    ``4 log2(T)`` vectorized operations instead of ``2 T`` small ones. Only products of the ``a`` (of modulus at most
+    1 here) are formed, never their inverses, so it is as stable as the loop.
+    """
+    steps, offset = b.shape[0], 1
+    while offset < steps:
+        b = th.cat([b[:offset], th.addcmul(b[offset:], a[offset:], b[:-offset])])
+        if 2 * offset < steps:
+            a = th.cat([a[:offset], a[offset:] * a[:-offset]])
+        offset *= 2
+    return b
+
+
 def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     """
-    ``c(t) = lambda * c~(t) + drive(t)`` with ``c~(t) = c(t-1)`` zeroed at episode starts, into preallocated buffers.
+    ``c(t) = lambda * c~(t) + drive(t)`` with ``c~(t) = c(t-1)`` zeroed at episode starts.
 
     :return: ``c`` for all steps and ``c~`` for all steps, both ``(T, B, units)`` complex (detached)
     """
     drive, lam, c0 = drive.detach(), lam.detach(), c0.detach()
     if drive.shape[0] == 1:
-        # Acting: one step, no buffers to fill.
+        # Acting: one step.
         ct = c0 * not_start[0]
         return th.addcmul(drive[0], lam, ct).unsqueeze(0), ct.unsqueeze(0)
-    c_all, c_tilde = th.empty_like(drive), th.empty_like(drive)
-    c = c0
-    for t in range(drive.shape[0]):
-        ct = th.mul(c, not_start[t], out=c_tilde[t])
-        c = th.addcmul(drive[t], lam, ct, out=c_all[t])
+    a = lam * not_start.to(lam.dtype)  # (T, B, units): the step's Jacobian, zero at episode starts
+    b = drive.clone()
+    b[0] += a[0] * c0
+    c_all = _linear_scan(a, b)
+    c_tilde = th.cat([c0.unsqueeze(0), c_all[:-1]]) * not_start
     return c_all, c_tilde
 
 
 class _RTURecurrence(th.autograd.Function):
     """
-    The RTU's linear recurrence with a hand-written backward: per step ``dc = e(t) + carry``, the drive's gradient is
-    ``dc`` and ``carry = dc * conj(lambda) * not_start(t)`` (autograd's convention for complex tensors); lambda's
-    gradient is ``sum dc * conj(c~)``. Two operations a step instead of autograd's graph over complex products.
+    The RTU's linear recurrence with a hand-written backward: the drive's gradient ``dc(t) = e(t) + dc(t+1) *
+    conj(lambda) * not_start(t+1)`` (autograd's convention for complex tensors) is itself a linear recurrence, run
+    backward in time by the same scan; lambda's gradient is ``sum dc * conj(c~)``. A few vectorized operations
+    instead of autograd's graph over complex products.
     """
 
     @staticmethod
@@ -291,11 +362,10 @@ class _RTURecurrence(th.autograd.Function):
     @staticmethod
     def backward(ctx, grad_c_all, _grad_c_tilde):  # type: ignore[override]
         lam, c_tilde, not_start = ctx.saved_tensors
-        lam_conj = lam.conj()
-        grad_drive = th.empty_like(c_tilde)
-        carry = th.zeros_like(c_tilde[0])
-        for t in range(c_tilde.shape[0] - 1, -1, -1):
-            dc = th.add(carry, grad_c_all[t], out=grad_drive[t])
-            carry = dc * lam_conj * not_start[t]
+        # The adjoint runs backward in time: dc(t) = e(t) + conj(a(t+1)) dc(t+1), a(t) = lambda * not_start(t).
+        a_conj = lam.conj() * not_start.to(lam.dtype)
+        reversed_a = th.cat([th.zeros_like(a_conj[:1]), a_conj.flip(0)[:-1]])
+        grad_drive = _linear_scan(reversed_a, grad_c_all.flip(0)).flip(0)
+        carry = grad_drive[0] * a_conj[0]
         grad_lam = (grad_drive * c_tilde.conj()).sum((0, 1)) if ctx.needs_input_grad[1] else None
         return grad_drive, grad_lam, carry if ctx.needs_input_grad[2] else None, None

@@ -1,8 +1,10 @@
 """
 Writes the model files that tests/test_saved_models.py loads, and the predictions they must keep.
 
-Run with the sb3-rtrl of the commit named in ``saved_models.json`` (``PYTHONPATH=<that checkout> python
-tests/data/make_saved_models.py``): the files stand for what users saved with that version.
+Run with the sb3-rtrl of the commit that is to have saved them (``PYTHONPATH=<that checkout> python
+tests/data/make_saved_models.py [NAME ...]``; ``SAVED_BY=<commit>`` names it): the files stand for what users saved
+with that version. Each model's entry in ``saved_models.json`` names its commit (the record's own ``commit`` for
+entries that name none); the entries of the models not written are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ MODELS = {
     "rtrl_a2c_default": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
     "rtrl_ppo_default_critic_cell": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=CRITIC_CELL)),
     "rtrl_ppo_rtu": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(hidden_size=8, cell="rtu"))),
+    # Saved when the default cell was the mixed layer with r^2 drawn uniformly in [0, 1] for its RTU units.
+    "rtrl_ppo_mixed_critic_cell": (
+        RTRLPPO,
+        dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=12, enable_critic_lstm=True)),
+    ),
 }
 
 
@@ -49,14 +56,20 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=sys.path[0] or "."
     ).stdout.strip()
-    record = {"commit": os.environ.get("SAVED_BY", commit), "models": {}}
-    for name, (cls, kwargs) in MODELS.items():
+    commit = os.environ.get("SAVED_BY", commit)
+    path = os.path.join(HERE, "saved_models.json")
+    record: dict = {"commit": commit, "models": {}}
+    if os.path.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+    for name in sys.argv[1:] or list(MODELS):
+        cls, kwargs = MODELS[name]
         env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
         model = cls("MlpLstmPolicy", env, seed=0, **kwargs)
         model.learn(64)
         model.save(os.path.join(HERE, f"{name}.zip"))
-        record["models"][name] = {"class": cls.__name__, "predictions": predictions(model)}
-    with open(os.path.join(HERE, "saved_models.json"), "w") as f:
+        record["models"][name] = {"class": cls.__name__, "commit": commit, "predictions": predictions(model)}
+    with open(path, "w") as f:
         json.dump(record, f, indent=1)
 
 
