@@ -33,8 +33,8 @@ def observations() -> np.ndarray:
 @pytest.mark.parametrize("how", ["class load", "safe load"])
 def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     """
-    Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; a file saved when the
-    mixed layer drew its RTU units' ``r`` (before the time-constant spread) keeps its units as saved.
+    Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; a file saved with the
+    mixed layer as the default (0d5facc) loads as the mixed layer it is.
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")

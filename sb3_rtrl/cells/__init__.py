@@ -11,8 +11,7 @@ from sb3_rtrl.cells.rtu import RTUCell
 register_cell("elstm", ELSTMCell, policy_defaults=dict(forget_bias=(0.0, 3.0), init_std=0.5))
 register_cell("rtu", RTUCell)
 # Both kinds of memory in one layer, with the eLSTM part's forget gates spread up to 0.9975 (a time scale of about
-# 400 steps) and the RTU part's time constants from 1 to 1000 steps (the cell's own default), so that a long delay
-# needs no tuned gate.
+# 400 steps), so that a long delay needs no tuned gate.
 register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5))
 
 __all__ = [

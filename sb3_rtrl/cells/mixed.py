@@ -10,15 +10,11 @@ from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, Sensitivity
 from sb3_rtrl.cells.elstm import ELSTMCell
 from sb3_rtrl.cells.rtu import RTUCell
 
-# The RTU units' time constants unless told otherwise: from a step to a thousand steps.
-DEFAULT_TIMESCALES = (1.0, 1000.0)
-
 
 class MixedCell(ElementwiseRecurrentCell):
     """
     eLSTM units and RTU units in one layer: gated units that can latch an item or a count for a whole episode,
-    and rotating linear units that keep the recent past in order, their time constants spread from one step to
-    a thousand (:data:`DEFAULT_TIMESCALES`).
+    and rotating linear units that keep the recent past in order.
 
     Both kinds read the same input and never read each other's state, so the layer is element-wise and exact RTRL
     stays O(N * D) per step: the engine runs each part with its own sensitivities (real for the eLSTM, complex for
@@ -32,14 +28,11 @@ class MixedCell(ElementwiseRecurrentCell):
         at least 2, leaving at least one eLSTM unit)
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
-    :param r_min: the RTU part's ``r_min``; given (or ``r_max``), the RTU units' ``r`` is drawn from ``[r_min, r_max]``
-        instead of spread by ``timescales``
+    :param r_min: the RTU part's ``r_min``
     :param r_max: the RTU part's ``r_max``
     :param max_phase: the RTU part's ``max_phase``
     :param timescales: the RTU part's ``timescales``: its units' time constants spread log-evenly over ``(low,
-        high)`` steps. None: :data:`DEFAULT_TIMESCALES` unless ``r_min`` or ``r_max`` is given. A spread reaching
-        hundreds of steps gives every width units that can carry an input that long, written at a usable size
-        (``gamma = sqrt(1 - r^2)``), where ``r^2`` drawn uniformly in ``[0, 1]`` leaves few of them
+        high)`` steps instead of ``r`` drawn from ``[r_min, r_max]``
     :param activation: the RTU part's ``activation``
     :param input_init_std: standard deviation of both parts' input projections; None: each part's default
     :param groups: independent groups of units (an actor's and a critic's), each with both kinds of unit
@@ -55,8 +48,8 @@ class MixedCell(ElementwiseRecurrentCell):
         rtu_fraction: float = 0.25,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
-        r_min: float | None = None,
-        r_max: float | None = None,
+        r_min: float = 0.0,
+        r_max: float = 1.0,
         max_phase: float = 2 * math.pi,
         activation: str = "linear",
         input_init_std: float | None = None,
@@ -77,8 +70,6 @@ class MixedCell(ElementwiseRecurrentCell):
                 f"MixedCell needs input_size >= 1 and at least 3 units per group (one eLSTM unit and one complex RTU "
                 f"unit), got input_size={input_size} and hidden_size={hidden_size} in {groups} group(s)"
             )
-        if r_min is None and r_max is None and timescales is None:
-            timescales = DEFAULT_TIMESCALES
         rtu_width = min(max(2, 2 * round(width * rtu_fraction / 2)), width - 1 - (width - 1) % 2)
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -100,8 +91,8 @@ class MixedCell(ElementwiseRecurrentCell):
             input_size,
             groups * rtu_width,
             activation=activation,
-            r_min=0.0 if r_min is None else r_min,
-            r_max=1.0 if r_max is None else r_max,
+            r_min=r_min,
+            r_max=r_max,
             max_phase=max_phase,
             input_init_std=input_init_std,
             timescales=timescales,

@@ -27,7 +27,7 @@ MODELS = {
     "rtrl_a2c_default": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
     "rtrl_ppo_default_critic_cell": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=CRITIC_CELL)),
     "rtrl_ppo_rtu": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(hidden_size=8, cell="rtu"))),
-    # Saved when the default cell was the mixed layer with r^2 drawn uniformly in [0, 1] for its RTU units.
+    # Saved when the default cell had just become the mixed layer.
     "rtrl_ppo_mixed_critic_cell": (
         RTRLPPO,
         dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=12, enable_critic_lstm=True)),
