@@ -6,6 +6,7 @@ import pytest
 import torch as th
 
 from sb3_rtrl.cells import RTUCell
+from sb3_rtrl.cells import rtu as rtu_module
 
 
 def test_parameters_and_published_init():
@@ -109,3 +110,25 @@ def test_acting_one_step_at_a_time_is_the_scan(activation):
             hs.append(h[0])
     th.testing.assert_close(th.stack(hs), h_ref.detach(), rtol=1e-12, atol=1e-12)
     th.testing.assert_close(c, c_ref.detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("scan_max_states", [0, 10**6])
+def test_loop_and_scan_give_the_reference_values_and_gradients(monkeypatch, scan_max_states):
+    """Both ways of running a training sequence (a loop when wide, a log-depth scan when narrow), resets included."""
+    monkeypatch.setattr(rtu_module, "SCAN_MAX_STATES", scan_max_states)
+    th.manual_seed(3)
+    cell = RTUCell(3, 10, dtype=th.float64)
+    T, B = 37, 4
+    x = th.randn(T, B, 3, dtype=th.float64, requires_grad=True)
+    c0 = th.randn(B, 10, dtype=th.float64, requires_grad=True)
+    starts = th.rand(T, B) < 0.15
+    readout = th.randn(T, B, 10, dtype=th.float64)
+    results = []
+    for fn in (cell.forward, cell.reference_scan):
+        cell.zero_grad()
+        x.grad = c0.grad = None
+        h, c_last = fn(x, c0, starts)
+        ((h * readout).sum() + c_last.sum()).backward()
+        results.append([h.detach(), x.grad, c0.grad, *[p.grad.clone() for p in cell.parameters()]])
+    for got, ref in zip(*results):
+        th.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)

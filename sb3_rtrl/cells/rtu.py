@@ -310,11 +310,17 @@ def _real_pairs(z: th.Tensor) -> th.Tensor:
     return th.stack([z.real, z.imag], dim=-1).flatten(-2)
 
 
+# Up to this many complex states per step (batch * units), a training sequence runs as a log-depth scan: there the
+# loop's cost is the per-operation overhead of its 2 T small operations. Wider, the scan's O(T log T) work costs more
+# than the loop saves (benchmarks/bench_rtu_scan.py).
+SCAN_MAX_STATES = 256
+
+
 def _linear_scan(a: th.Tensor, b: th.Tensor) -> th.Tensor:
     """
     ``y(t) = a(t) y(t-1) + b(t)`` from ``y(-1) = 0`` along dim 0, as a log-depth scan (Hillis-Steele): about
-    ``4 log2(T)`` vectorized operations instead of ``2 T`` small ones. Only products of the ``a`` (of modulus at most
-    1 here) are formed, never their inverses, so it is as stable as the loop.
+    ``4 log2(T)`` vectorized operations. Only products of the ``a`` (of modulus at most 1 here) are formed, never
+    their inverses, so it is as stable as the loop.
     """
     steps, offset = b.shape[0], 1
     while offset < steps:
@@ -323,6 +329,20 @@ def _linear_scan(a: th.Tensor, b: th.Tensor) -> th.Tensor:
             a = th.cat([a[:offset], a[offset:] * a[:-offset]])
         offset *= 2
     return b
+
+
+def _linear_loop(a: th.Tensor, b: th.Tensor) -> th.Tensor:
+    """What :func:`_linear_scan` computes, step by step into one preallocated buffer."""
+    out = th.empty_like(b)
+    y = th.zeros_like(b[0])
+    for t in range(b.shape[0]):
+        y = th.addcmul(b[t], a[t], y, out=out[t])
+    return out
+
+
+def _linear_recurrence(a: th.Tensor, b: th.Tensor) -> th.Tensor:
+    """``y(t) = a(t) y(t-1) + b(t)`` from ``y(-1) = 0``, by whichever of scan and loop is faster at this width."""
+    return _linear_scan(a, b) if b[0].numel() <= SCAN_MAX_STATES else _linear_loop(a, b)
 
 
 def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -339,7 +359,7 @@ def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_sta
     a = lam * not_start.to(lam.dtype)  # (T, B, units): the step's Jacobian, zero at episode starts
     b = drive.clone()
     b[0] += a[0] * c0
-    c_all = _linear_scan(a, b)
+    c_all = _linear_recurrence(a, b)
     c_tilde = th.cat([c0.unsqueeze(0), c_all[:-1]]) * not_start
     return c_all, c_tilde
 
@@ -348,8 +368,8 @@ class _RTURecurrence(th.autograd.Function):
     """
     The RTU's linear recurrence with a hand-written backward: the drive's gradient ``dc(t) = e(t) + dc(t+1) *
     conj(lambda) * not_start(t+1)`` (autograd's convention for complex tensors) is itself a linear recurrence, run
-    backward in time by the same scan; lambda's gradient is ``sum dc * conj(c~)``. A few vectorized operations
-    instead of autograd's graph over complex products.
+    backward in time as the forward one is; lambda's gradient is ``sum dc * conj(c~)``. A few operations a step (or a
+    few in all, as a scan) instead of autograd's graph over complex products.
     """
 
     @staticmethod
@@ -365,7 +385,7 @@ class _RTURecurrence(th.autograd.Function):
         # The adjoint runs backward in time: dc(t) = e(t) + conj(a(t+1)) dc(t+1), a(t) = lambda * not_start(t).
         a_conj = lam.conj() * not_start.to(lam.dtype)
         reversed_a = th.cat([th.zeros_like(a_conj[:1]), a_conj.flip(0)[:-1]])
-        grad_drive = _linear_scan(reversed_a, grad_c_all.flip(0)).flip(0)
+        grad_drive = _linear_recurrence(reversed_a, grad_c_all.flip(0)).flip(0)
         carry = grad_drive[0] * a_conj[0]
         grad_lam = (grad_drive * c_tilde.conj()).sum((0, 1)) if ctx.needs_input_grad[1] else None
         return grad_drive, grad_lam, carry if ctx.needs_input_grad[2] else None, None
