@@ -75,7 +75,7 @@ def test_bad_arguments_rejected(kwargs, match):
 
 
 def test_acting_reads_the_parameters_as_they_are_now():
-    """Without autograd the eigenvalues and the input weight are computed once per change of the parameters."""
+    """Acting computes its coefficients (eigenvalues, scaled input weight) once per change of the parameters."""
     th.manual_seed(0)
     cell = RTUCell(3, 8)
     x, c0, starts = th.randn(1, 2, 3), th.randn(2, 8), th.zeros(1, 2, dtype=th.bool)

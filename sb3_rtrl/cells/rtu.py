@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch as th
@@ -123,8 +122,8 @@ class RTUCell(ElementwiseRecurrentCell):
             group = th.arange(units, device=device) // (units // groups)
             reads = input_mask.to(device=device)[group].to(self.weight_ih.dtype)  # (units, D)
             self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
-        # Values computed from the parameters without autograd (acting), with the parameter versions they are of.
-        self._no_grad_cache: dict[str, tuple[Any, Any]] = {}
+        # The acting step's coefficients, with the parameter versions they were computed from.
+        self._act_cache: tuple[Any, tuple[th.Tensor, th.Tensor, th.Tensor]] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -171,25 +170,7 @@ class RTUCell(ElementwiseRecurrentCell):
         return [th.view_as_complex(self.input_weight()), self.nu_log, self.theta_log]
 
     def eigenvalues(self) -> tuple[th.Tensor, th.Tensor]:
-        """
-        ``lambda`` (complex) and ``gamma`` (real) of each unit, with autograd where it is on; without, computed once
-        per change of the parameters (acting runs one step at a time, and these few operations cost as much as it).
-        """
-        return self._cached("eigenvalues", (self.nu_log, self.theta_log), self._eigenvalues)
-
-    def _cached(self, name: str, params: tuple[nn.Parameter, ...], compute: Callable[[], Any]) -> Any:
-        """``compute()`` with autograd where it is on; without, once per change of ``params``."""
-        if th.is_grad_enabled() and any(p.requires_grad for p in params):
-            return compute()
-        # An in-place change (an optimizer step, load_state_dict) bumps the version; a move makes new tensors.
-        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
-        cached = self._no_grad_cache.get(name)
-        if cached is None or cached[0] != key:
-            with th.no_grad():
-                cached = self._no_grad_cache[name] = (key, compute())
-        return cached[1]
-
-    def _eigenvalues(self) -> tuple[th.Tensor, th.Tensor]:
+        """``lambda`` (complex) and ``gamma`` (real) of each unit, with autograd."""
         nu = th.exp(self.nu_log)
         # gamma^2 = 1 - r^2 = -expm1(-2 exp(nu)), exact for r near 1.
         gamma = th.sqrt(-th.expm1(-2.0 * nu))
@@ -198,8 +179,7 @@ class RTUCell(ElementwiseRecurrentCell):
 
     def _drive(self, x: th.Tensor) -> th.Tensor:
         """``(W1 + i W2) x`` as ``(T, B, units)`` complex, from one real matrix product."""
-        weight = self._cached("drive weight", (self.weight_ih,), self._drive_weight)
-        u = F.linear(x, weight)  # (T, B, 2 units): (real, imaginary) adjacent
+        u = F.linear(x, self._drive_weight())  # (T, B, 2 units): (real, imaginary) adjacent
         return th.view_as_complex(u.view(*u.shape[:-1], self.units, 2))
 
     def _drive_weight(self) -> th.Tensor:
@@ -243,9 +223,11 @@ class RTUCell(ElementwiseRecurrentCell):
         ``rot(c~) = cos_r * c~ + sin_r * swap(c~)`` rotates each ``(c1, c2)`` pair. A handful of operations on
         reals, with the step's coefficients computed once per change of the parameters.
         """
-        cos_r, sin_r, weight = self._cached(
-            "acting step", (self.weight_ih, self.nu_log, self.theta_log), self._act_coefficients
-        )
+        # An in-place change (an optimizer step, load_state_dict) bumps the version; a move makes new tensors.
+        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in (self.weight_ih, self.nu_log, self.theta_log))
+        if self._act_cache is None or self._act_cache[0] != key:
+            self._act_cache = (key, self._act_coefficients())
+        cos_r, sin_r, weight = self._act_cache[1]
         c_tilde = c0 * (~episode_starts[0]).to(c0.dtype).unsqueeze(-1)
         swapped = c_tilde.view(-1, self.units, 2).flip(-1).reshape(c_tilde.shape)
         c = F.linear(x[0], weight).addcmul_(c_tilde, cos_r).addcmul_(swapped, sin_r)
@@ -254,7 +236,7 @@ class RTUCell(ElementwiseRecurrentCell):
 
     def _act_coefficients(self) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Per real state: ``r cos(theta)`` and ``(-r sin(theta), r sin(theta))`` of its pair; ``gamma [W1; W2]``."""
-        lam, gamma = self._eigenvalues()
+        lam, gamma = self.eigenvalues()
         cos_r = lam.real.repeat_interleave(2)
         sin_r = th.stack([-lam.imag, lam.imag], dim=-1).flatten()
         weight = self._drive_weight() * gamma.repeat_interleave(2).unsqueeze(-1)
@@ -352,10 +334,6 @@ def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_sta
     :return: ``c`` for all steps and ``c~`` for all steps, both ``(T, B, units)`` complex (detached)
     """
     drive, lam, c0 = drive.detach(), lam.detach(), c0.detach()
-    if drive.shape[0] == 1:
-        # Acting: one step.
-        ct = c0 * not_start[0]
-        return th.addcmul(drive[0], lam, ct).unsqueeze(0), ct.unsqueeze(0)
     a = lam * not_start.to(lam.dtype)  # (T, B, units): the step's Jacobian, zero at episode starts
     b = drive.clone()
     b[0] += a[0] * c0
