@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -166,32 +167,42 @@ def test_an_interrupted_comparison_keeps_what_finished_and_leaves_no_worker(tmp_
     out, pid_file = tmp_path / "out", tmp_path / "sleeper.pid"
     monkeypatch.setenv("COMPARE_SLEEPER_PID", str(pid_file))
     script = INTERRUPTED_SCRIPT.format(tests=os.path.dirname(__file__), env=DELAYED_RECALL_ID, out=str(out))
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    # Wait until the quick run has finished (its points are on disk) and the other one is running.
-    while not ((out / "points.csv").is_file() and pid_file.is_file() and pid_file.read_text()):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
-        time.sleep(0.2)
-    sleeper = int(pid_file.read_text())
-    process.send_signal(signum)
+    # Output to a file, not a pipe, and in a session of its own: a worker left behind can neither hold the test
+    # waiting for the pipe's end nor outlive the test.
+    log_path = tmp_path / "compare.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
     try:
-        # Generous: the report's plot and the workers' ends take seconds, many more on a loaded machine.
-        output = process.communicate(timeout=180)[0].decode()
-    except subprocess.TimeoutExpired:
-        process.kill()
-        pytest.fail(f"the comparison did not end within 180 s of the signal:\n{process.communicate()[0].decode()}")
+        deadline = time.monotonic() + 120
+        # Wait until the quick run has finished (its points are on disk) and the other one is running.
+        while not ((out / "points.csv").is_file() and pid_file.is_file() and pid_file.read_text()):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        sleeper = int(pid_file.read_text())
+        process.send_signal(signum)
+        try:
+            # Generous: the report's plot and the workers' ends take seconds, many more on a loaded machine.
+            process.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the comparison did not end within 180 s of the signal:\n{log_path.read_text()}")
+        # Checked before the session is killed below, which would end it anyway.
+        for _ in range(50):
+            if not os.path.exists(f"/proc/{sleeper}") or "Z" in open(f"/proc/{sleeper}/stat").read().split()[2]:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the interrupted run's process {sleeper} is still running:\n{log_path.read_text()}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    output = log_path.read_text()
     assert process.returncode != 0
     assert "interrupted: 1 of 2 runs had finished" in output
     with open(out / "points.csv") as f:
         rows = list(csv.DictReader(f))
     assert {row["learner"] for row in rows} == {"rtrl_a2c"} and any(row["final"] == "1" for row in rows)
     assert "rtrl_a2c" in (out / "table.txt").read_text() and (out / "curves.png").is_file()
-    for _ in range(50):
-        if not os.path.exists(f"/proc/{sleeper}") or "Z" in open(f"/proc/{sleeper}/stat").read().split()[2]:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"the interrupted run's process {sleeper} is still running")
 
 
 @pytest.mark.parametrize(
