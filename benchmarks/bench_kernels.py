@@ -19,7 +19,7 @@ import sys
 
 import torch as th
 
-from sb3_rtrl import kernels
+from sb3_rtrl.rtrl import kernels
 from sb3_rtrl.cells import ELSTMCell
 from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops
 
@@ -66,7 +66,7 @@ def torch_functional(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor) -
 
 
 def bench_advance(label: str, n: int, d: int, b: int, m: int, repeats: int, compiled) -> None:
-    from sb3_rtrl.kernels import cupy_ops
+    from sb3_rtrl.rtrl.kernels import cupy_ops
 
     r = 2 * n
     # Rotate among input sets so that repeated runs do not just measure the L2 cache.

@@ -8,7 +8,7 @@ from sb3_rtrl.rtrl import RTRLState, initial_state, rtrl_segment
 
 __version__ = "0.1.0"  # the one source: pyproject.toml reads it
 
-# The engine (cells, rtrl, kernels) needs only torch; the algorithm and policies need Stable-Baselines3,
+# The engine (cells, rtrl with its CUDA kernels) needs only torch; the algorithm and policies need Stable-Baselines3,
 # so they are imported on first use. That keeps the engine usable on a bare GPU image.
 _LAZY = {
     "RTRLA2C": "sb3_rtrl.a2c",

@@ -12,7 +12,7 @@ import pytest
 import torch as th
 
 import sb3_rtrl
-from sb3_rtrl import kernels
+from sb3_rtrl.rtrl import kernels
 from sb3_rtrl.cells import CELLS
 from sb3_rtrl.rtrl import backend as backends
 from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops
@@ -105,7 +105,7 @@ def rel(a, b):
 @pytest.mark.parametrize("dtype, tol", [(th.float64, 1e-12), (th.float32, 1e-5)])
 @pytest.mark.parametrize("size", SIZES, ids=str)
 def test_kernels_equal_torch(size, dtype, tol):
-    from sb3_rtrl.kernels import cupy_ops
+    from sb3_rtrl.rtrl.kernels import cupy_ops
 
     b, n, k, d, m = size
     s0, p, jac, a, v = random_case(b, n, k, d, m, dtype, seed=sum(size))
@@ -185,7 +185,7 @@ def test_engine_imports_without_stable_baselines3():
         "        if name.split('.')[0] in ('stable_baselines3', 'gymnasium', 'sb3_contrib'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import sb3_rtrl, sb3_rtrl.kernels, sb3_rtrl.rtrl.torch_ops\n"
+        "import sb3_rtrl, sb3_rtrl.rtrl.kernels, sb3_rtrl.rtrl.torch_ops\n"
         "assert 'stable_baselines3' not in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

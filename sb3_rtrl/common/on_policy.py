@@ -109,7 +109,7 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             if self.device.type != "cuda":
                 raise ValueError(f"rtrl_backend='cupy' runs CUDA kernels, but this model is on {self.device}: "
                                  "use device='cuda', or rtrl_backend='auto' or 'torch'")  # fmt: skip
-            from sb3_rtrl import kernels
+            from sb3_rtrl.rtrl import kernels
 
             reason = kernels.unavailable_reason()
             if reason is not None:

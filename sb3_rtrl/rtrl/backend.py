@@ -34,7 +34,7 @@ def resolve(backend: Backend, device: th.device) -> ModuleType:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
         return torch_ops
-    from sb3_rtrl import kernels  # the only place that may import cupy
+    from sb3_rtrl.rtrl import kernels  # the only place that may import cupy
 
     if backend == "cupy":
         if device.type != "cuda":

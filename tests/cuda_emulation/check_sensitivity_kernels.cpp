@@ -1,4 +1,4 @@
-// Checks sb3_rtrl/kernels/sensitivity.cu on CPU threads against naive loops (see cuda_host_emulation.h).
+// Checks sb3_rtrl/rtrl/kernels/sensitivity.cu on CPU threads against naive loops (see cuda_host_emulation.h).
 // Exit code 0 when every case agrees; prints one line per case.
 #include "cuda_host_emulation.h"
 #include SENSITIVITY_CU

@@ -31,6 +31,6 @@ def unavailable_reason() -> str | None:
 
 def ops() -> ModuleType:
     """The CUDA backend (``segment_advance``, ``step_advance``, ``inject``); needs CuPy and a GPU."""
-    from sb3_rtrl.kernels import cupy_ops
+    from sb3_rtrl.rtrl.kernels import cupy_ops
 
     return cupy_ops

@@ -8,7 +8,7 @@ import cupy
 import numpy as np
 import torch as th
 
-from sb3_rtrl.kernels import KERNEL_DIR
+from sb3_rtrl.rtrl.kernels import KERNEL_DIR
 from sb3_rtrl.rtrl import torch_ops
 
 TILE = 64  # must match sensitivity.cu
