@@ -3,6 +3,7 @@
 from importlib import import_module
 from typing import Any
 
+from sb3_rtrl.algorithms import ALGORITHMS
 from sb3_rtrl.cells import ELSTMCell, RTUCell
 from sb3_rtrl.rtrl import RTRLState, initial_state, rtrl_segment
 
@@ -11,8 +12,7 @@ __version__ = "0.1.0"  # the one source: pyproject.toml reads it
 # The engine (cells, rtrl with its CUDA kernels) needs only torch; the algorithm and policies need Stable-Baselines3,
 # so they are imported on first use. That keeps the engine usable on a bare GPU image.
 _LAZY = {
-    "RTRLA2C": "sb3_rtrl.a2c",
-    "RTRLPPO": "sb3_rtrl.ppo",
+    **{name: entry.module for name, entry in ALGORITHMS.items()},
     "RTRLActorCriticPolicy": "sb3_rtrl.policies",
     "RTRLActorCriticCnnPolicy": "sb3_rtrl.policies",
     "RTRLMultiInputActorCriticPolicy": "sb3_rtrl.policies",

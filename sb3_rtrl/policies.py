@@ -29,6 +29,7 @@ from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.rtrl import RTRLState, rtrl_replay, rtrl_segment
 from sb3_rtrl.rtrl.backend import Backend
 from sb3_rtrl.rtrl.segment import Gradient, Method
+from sb3_rtrl.safe_load import register_safe_class
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 SUPPORTED_OBS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -700,3 +701,5 @@ class RTRLMultiInputActorCriticPolicy(RTRLActorCriticPolicy):
 MlpELSTMPolicy = RTRLActorCriticPolicy
 CnnELSTMPolicy = RTRLActorCriticCnnPolicy
 MultiInputELSTMPolicy = RTRLMultiInputActorCriticPolicy
+
+register_safe_class(RTRLActorCriticPolicy, RTRLActorCriticCnnPolicy, RTRLMultiInputActorCriticPolicy)

@@ -8,6 +8,8 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from sb3_rtrl.safe_load import register_safe_class
+
 
 class _ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
@@ -64,3 +66,6 @@ class ImpalaCNN(BaseFeaturesExtractor):
     def forward(self, observations: th.Tensor) -> th.Tensor:
         x = th.relu(self.stages(observations)).flatten(1)
         return th.relu(self.linear(x))
+
+
+register_safe_class(ImpalaCNN)

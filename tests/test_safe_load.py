@@ -7,6 +7,7 @@ import gc
 import io
 import json
 import re
+import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
@@ -179,6 +180,45 @@ def test_register_safe_class_extends_the_allowlist_only_where_the_type_fits():
         safe_classes().pop(desc["path"])
     with pytest.raises(TypeError, match="takes classes"):
         register_safe_class("torch:nn")  # type: ignore[arg-type]
+
+
+def test_register_safe_class_takes_the_old_names_of_a_moved_class():
+    """A class that moved keeps loading from files that name it where it was, and only under the names given."""
+
+    class Moved(th.nn.ReLU):
+        pass
+
+    old = "users_old_module:Moved"
+    with pytest.raises(UntrustedContentError, match="allowlist"):
+        rebuild({"kind": "class", "path": old}, type[th.nn.Module])
+    register_safe_class(Moved, aliases=(old,))
+    try:
+        assert rebuild({"kind": "class", "path": old}, type[th.nn.Module]) is Moved
+        assert rebuild({"kind": "class", "path": f"{Moved.__module__}:{Moved.__qualname__}"}, type[th.nn.Module]) is Moved
+    finally:
+        safe_classes().pop(old)
+        safe_classes().pop(f"{Moved.__module__}:{Moved.__qualname__}")
+    with pytest.raises(TypeError, match="single class"):
+        register_safe_class(th.nn.ReLU, th.nn.Tanh, aliases=(old,))
+
+
+def test_a_fresh_process_loads_safely_before_importing_any_algorithm(saved):
+    """
+    The package's classes join the allowlist where they are defined; loading imports the algorithm the file names
+    (from the package's own table), so a safe load needs nothing imported beforehand.
+    """
+    path, _ = saved
+    script = (
+        "import sys\n"
+        "from sb3_rtrl.safe_load import safe_custom_objects, load_model\n"
+        "assert 'sb3_rtrl.a2c' not in sys.modules\n"
+        f"custom = safe_custom_objects({str(path)!r})\n"
+        "print(custom['policy_class'].__name__)\n"
+        f"print(type(load_model({str(path)!r})).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["RTRLActorCriticPolicy", "RTRLA2C"]
 
 
 @pytest.mark.parametrize("name", ["ckpt_1.5", "ckpt", "ckpt.zip", "dir/ckpt.v2.zip", "model.pt"])

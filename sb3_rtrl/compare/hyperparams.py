@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
+from sb3_rtrl import torch_layers  # noqa: F401  (puts ImpalaCNN on the allowlist)
 from sb3_rtrl.safe_load import safe_classes
 
 # Entries that say how to run rather than how the algorithm learns.

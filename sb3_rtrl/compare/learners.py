@@ -6,6 +6,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from sb3_rtrl.algorithms import ALGORITHMS
+
 
 @dataclass(frozen=True)
 class Learner:
@@ -45,14 +47,13 @@ def register_learner(learner: Learner) -> None:
     LEARNERS[learner.name] = learner
 
 
-register_learner(Learner("rtrl_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_a2c.yml",),
-                         dict(gradient="rtrl")))  # fmt: skip
-register_learner(Learner("tbptt_a2c", "sb3_rtrl.a2c:RTRLA2C", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_a2c.yml",),
-                         dict(gradient="tbptt")))  # fmt: skip
-register_learner(Learner("rtrl_ppo", "sb3_rtrl.ppo:RTRLPPO", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_ppo.yml",),
-                         dict(gradient="rtrl")))  # fmt: skip
-register_learner(Learner("tbptt_ppo", "sb3_rtrl.ppo:RTRLPPO", "MlpLstmPolicy", ("sb3_rtrl.zoo:rtrl_ppo.yml",),
-                         dict(gradient="tbptt")))  # fmt: skip
+# Each of the package's algorithms twice: with exact RTRL gradients and truncated ones (TBPTT), both reading the
+# algorithm's zoo hyperparameters.
+for _entry in ALGORITHMS.values():
+    for _gradient in ("rtrl", "tbptt"):
+        _zoo_file = (f"sb3_rtrl.zoo:{_entry.zoo_name}.yml",)
+        _name = f"{_gradient}_{_entry.short}"
+        register_learner(Learner(_name, _entry.path, "MlpLstmPolicy", _zoo_file, {"gradient": _gradient}))
 register_learner(Learner("recurrent_ppo", "sb3_contrib:RecurrentPPO", "MlpLstmPolicy", ("rl_zoo3:ppo_lstm.yml",)))
 register_learner(Learner("a2c", "stable_baselines3:A2C", "MlpPolicy", ("rl_zoo3:a2c.yml",)))
 register_learner(Learner("ppo", "stable_baselines3:PPO", "MlpPolicy", ("rl_zoo3:ppo.yml",)))

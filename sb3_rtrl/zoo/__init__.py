@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from sb3_rtrl.algorithms import ALGORITHMS as _ALGORITHMS
+
 # The zoo's name of each algorithm, and where its class is.
-ALGORITHMS = {"rtrl_a2c": "sb3_rtrl.a2c:RTRLA2C", "rtrl_ppo": "sb3_rtrl.ppo:RTRLPPO"}
+ALGORITHMS = {entry.zoo_name: entry.path for entry in _ALGORITHMS.values()}
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 
 

@@ -8,8 +8,8 @@ import cupy
 import numpy as np
 import torch as th
 
-from sb3_rtrl.rtrl.kernels import KERNEL_DIR
 from sb3_rtrl.rtrl import torch_ops
+from sb3_rtrl.rtrl.kernels import KERNEL_DIR
 
 TILE = 64  # must match sensitivity.cu
 THREADS = 16

@@ -1,167 +1,38 @@
 """
-Loading saved models without running code from the file.
+Rebuilding a model file's entries from their description, each checked against the type it will be used as.
 
-SB3 stores what JSON cannot hold (spaces, classes, schedules, policy kwargs) as pickles, and unpickling
-runs code. The algorithms' ``save`` therefore adds ``sb3_rtrl.json`` to the zip: a plain description of those
-entries. :func:`load_model` rebuilds them from it and hands them to SB3 as ``custom_objects``, which SB3
-then does not unpickle; weights are read by ``torch.load(weights_only=True)``.
-
-The description is untrusted input. Rebuilding it imports nothing and looks up no attribute: a class
-is taken only from an exact allowlist keyed by its full name (:func:`register_safe_class` extends it
-from the user's own code), every value is checked against the annotation of the parameter it will be
-passed to (a class must be an allowlisted subclass of what the parameter takes; anything typed ``Any``
-must be plain data), and spaces and schedules are built only from known types with validated fields.
-Whatever fails is refused with :class:`UntrustedContentError`, naming the entry.
-
-Every entry of the file's ``data`` is checked too, the plain JSON ones included: only the entries this project's
-``save`` writes are accepted, each as the type it has there, and all of them reach SB3 as ``custom_objects``, so
-SB3 uses nothing from the file unchecked (an ``env`` entry, which SB3 would pass to ``gym.make``, is refused).
-Reading is bounded (:class:`LoadLimits`) and a malformed file is named with its member
-(:class:`ModelFileError`).
+The description is untrusted input. Rebuilding imports nothing and looks up no attribute: a class is taken only
+from the allowlist (:mod:`sb3_rtrl.safe_load.allowlist`), every value is checked against the annotation of the
+parameter it will be passed to, and spaces and schedules are built only from known types with validated fields.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import importlib
 import inspect
-import io
-import json
 import math
-import os
-import pathlib
 import types
 import typing
-import zipfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any, Union
 
 import numpy as np
-import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import open_path
-from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
-from torch import nn
 
-DESCRIPTION_FILE = "sb3_rtrl.json"
-# The description's entry naming the algorithm that saved the file (absent in files older than RTRLPPO: RTRLA2C).
-ALGORITHM_ENTRY = "sb3_rtrl.algorithm"
-# The algorithms a file may name, and the module of each: looked up here, never imported by a name from a file.
-ALGORITHMS: dict[str, str] = {"RTRLA2C": "sb3_rtrl.a2c", "RTRLPPO": "sb3_rtrl.ppo"}
-# Run state that a loaded model does not need: it starts from a reset environment anyway.
-DISPENSABLE = {
-    "_last_obs": None,
-    "_last_original_obs": None,
-    "_last_episode_starts": None,
-    "ep_info_buffer": None,
-    "ep_success_buffer": None,
-}
-TRUST_ENV_VAR = "TRUST_REMOTE_CODE"
+from sb3_rtrl.safe_load.allowlist import safe_classes
+from sb3_rtrl.safe_load.describe import DESCRIPTION_FILE, DISPENSABLE, NotDescribable, describe, pickled_keys
+from sb3_rtrl.safe_load.errors import LIMITS, ModelFileError, UntrustedContentError
+
 # Numeric dtypes a space may have; "object" and friends would let a space hold arbitrary Python values.
 SPACE_DTYPES = frozenset(
     ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64"]
 )
 # The schedule type of SB3's annotations (learning_rate, clip_range): a float function of the progress.
 _SCHEDULE = Callable[[float], float]
-
-
-class UntrustedContentError(ValueError):
-    """A saved model holds content that only unpickling (running code from the file) could restore."""
-
-
-class ModelFileError(ValueError):
-    """A saved model's file is malformed or too large: trusting it would not help."""
-
-
-@dataclass(frozen=True)
-class LoadLimits:
-    """
-    Bounds on what loading a model reads, so that a small hostile file cannot take the memory of the machine.
-
-    A trusting caller with a larger model passes larger ones (``load_model(path, limits=LoadLimits(...))``).
-
-    :param member_bytes: the largest size of the JSON members (``data``, ``sb3_rtrl.json``) and of any member that
-        is not weights
-    :param weights_bytes: the largest size of one ``.pth`` member (the weights, the optimizer state)
-    :param space_elements: the largest number of elements of one declared ``Box``, ``MultiDiscrete`` or
-        ``MultiBinary`` space
-    :param buffer_elements: the largest rollout buffer the entries may ask for (``n_steps * n_envs`` times the
-        observation's elements)
-    """
-
-    member_bytes: int = 64 * 2**20
-    weights_bytes: int = 2**30
-    space_elements: int = 2**22
-    buffer_elements: int = 2**28
-
-
-DEFAULT_LIMITS = LoadLimits()
-_LIMITS: contextvars.ContextVar[LoadLimits] = contextvars.ContextVar("sb3_rtrl_load_limits", default=DEFAULT_LIMITS)
-# The members every model file has (SB3's save writes them; the weights are needed to load).
-REQUIRED_MEMBERS = ("data", "policy.pth", "policy.optimizer.pth")
-
-
-class _NotDescribable(Exception):
-    pass
-
-
-def trust_from_environment() -> bool:
-    """The ``TRUST_REMOTE_CODE`` variable (used by huggingface_sb3 too): true for 1, true, yes."""
-    return os.environ.get(TRUST_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
-
-
-# ------------------------------------------------------------------------------------------ allowlist
-
-
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-_SAFE_CLASSES: dict[str, type] = {}
-_BUILTINS_REGISTERED = False
-
-
-def register_safe_class(*classes: type) -> None:
-    """
-    Allow classes to be rebuilt from a model's description, e.g. your own features extractor.
-
-    Only your own code can call this, so it extends trust to code already running in your process; a
-    saved file cannot. The class is still used only where a parameter's annotation accepts it.
-
-    :param classes: the classes to allow
-    """
-    for cls in classes:
-        if not isinstance(cls, type):
-            raise TypeError(f"register_safe_class takes classes, got {cls!r}")
-        _SAFE_CLASSES[_class_path(cls)] = cls
-
-
-def safe_classes() -> dict[str, type]:
-    """The allowlist: full class name (``module:qualname``) to class."""
-    global _BUILTINS_REGISTERED
-    if not _BUILTINS_REGISTERED:
-        # Imported here: the policies module imports the algorithm's dependencies, not the other way round.
-        from sb3_rtrl import policies, torch_layers
-
-        register_safe_class(
-            policies.RTRLActorCriticPolicy, policies.RTRLActorCriticCnnPolicy, policies.RTRLMultiInputActorCriticPolicy,
-            FlattenExtractor, NatureCNN, CombinedExtractor, torch_layers.ImpalaCNN,
-            RolloutBuffer, DictRolloutBuffer,
-            nn.Identity, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid,
-            nn.Softplus, nn.Hardtanh,
-            th.optim.Adam, th.optim.AdamW, th.optim.RMSprop, th.optim.SGD, th.optim.Adagrad, th.optim.Adamax,
-            th.optim.NAdam, th.optim.RAdam,
-        )  # fmt: skip
-        _BUILTINS_REGISTERED = True
-    return _SAFE_CLASSES
-
 
 # What each pickled entry of an algorithm's data must rebuild to. policy_kwargs are checked against the
 # rebuilt policy class's constructor.
@@ -218,56 +89,6 @@ PLAIN_ENTRY_TYPES: dict[str, Any] = {
 DROPPED = {"tensorboard_log": None}
 
 
-# ------------------------------------------------------------------------------------------ describe
-
-
-def describe(value: Any) -> Any:
-    """
-    A JSON description of ``value`` from which :func:`rebuild` makes it again without unpickling.
-
-    :raises _NotDescribable: for values outside the supported kinds (e.g. a lambda)
-    """
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return {"kind": "list" if isinstance(value, list) else "tuple", "items": [describe(v) for v in value]}
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise _NotDescribable("dict with non-string keys")
-        return {"kind": "dict", "items": {k: describe(v) for k, v in value.items()}}
-    if isinstance(value, type):
-        return {"kind": "class", "path": _class_path(value)}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, spaces.Space):
-        return {"kind": "space", "space": _describe_space(value)}
-    if isinstance(value, FloatSchedule):
-        return {"kind": "float_schedule", "inner": describe(value.value_schedule)}
-    if isinstance(value, LinearSchedule):
-        return {"kind": "linear_schedule", "start": value.start, "end": value.end, "end_fraction": value.end_fraction}
-    if isinstance(value, ConstantSchedule):
-        return {"kind": "constant_schedule", "value": value.val}
-    raise _NotDescribable(type(value).__name__)
-
-
-def _describe_space(space: spaces.Space) -> dict[str, Any]:
-    if isinstance(space, spaces.Box):
-        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(), "shape": list(space.shape),
-                "dtype": str(space.dtype)}  # fmt: skip
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "dtype": str(space.dtype)}
-    if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    if isinstance(space, spaces.Dict):
-        return {"type": "Dict", "spaces": {k: _describe_space(s) for k, s in space.spaces.items()}}
-    raise _NotDescribable(f"space {type(space).__name__}")
-
-
-# ------------------------------------------------------------------------------------------ rebuild
-
-
 def _refuse(where: str, problem: str) -> UntrustedContentError:
     return UntrustedContentError(f"{where}: {problem}")
 
@@ -309,7 +130,7 @@ def _dtype(value: Any, where: str) -> np.dtype:
 
 
 def _check_elements(count: int, where: str) -> None:
-    limit = _LIMITS.get().space_elements
+    limit = LIMITS.get().space_elements
     if count > limit:
         raise ModelFileError(
             f"{where}: the space declares {count} elements, over the limit of {limit} (LoadLimits.space_elements)"
@@ -545,38 +366,11 @@ def rebuild_entries(described: Any, keys: Iterable[str]) -> tuple[dict[str, Any]
     return rebuilt, refused
 
 
-def _pickled_keys(data: dict[str, Any]) -> list[str]:
-    return [key for key, item in data.items() if isinstance(item, dict) and ":serialized:" in item]
-
-
-def add_description(file: io.BytesIO, model: Any) -> None:
-    """
-    Append to a saved model's zip a plain description of the entries SB3 pickled, and the algorithm's name
-    (done by the algorithms' ``save``).
-
-    :param file: the zip, in memory
-    :param model: the model that was saved (its attributes are described)
-    """
-    with zipfile.ZipFile(file) as archive:
-        data = json.loads(archive.read("data"))
-    described = {}
-    for key in _pickled_keys(data):
-        if key in DISPENSABLE:
-            continue
-        try:
-            described[key] = describe(getattr(model, key))
-        except (_NotDescribable, AttributeError):
-            pass  # left to the pickle: a safe load refuses it and says so
-    described[ALGORITHM_ENTRY] = type(model).__name__
-    with zipfile.ZipFile(file, "a") as archive:
-        archive.writestr(DESCRIPTION_FILE, json.dumps(described))
-
-
 def _describe_json(value: Any, where: str) -> Any:
     """A plain JSON value of ``data`` in :func:`describe`'s form, so that it is checked as a description is."""
     try:
         return describe(value)
-    except (_NotDescribable, RecursionError) as err:
+    except (NotDescribable, RecursionError) as err:
         raise _refuse(where, f"not plain data ({type(err).__name__})") from None
 
 
@@ -593,7 +387,7 @@ def check_data_entries(data: dict[str, Any], described: Any) -> dict[str, Any]:
     :return: ``custom_objects`` holding every entry of ``data``
     :raises UntrustedContentError: naming every entry that is refused
     """
-    pickled = set(_pickled_keys(data))
+    pickled = set(pickled_keys(data))
     custom: dict[str, Any] = {}
     refused: list[str] = []
     plain: list[str] = []
@@ -641,157 +435,8 @@ def _check_buffer_size(custom: dict[str, Any]) -> None:
     parts = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
     elements = sum(math.prod(part.shape or ()) for part in parts)
     total = int(custom.get("n_steps", 1)) * int(custom.get("n_envs", 1)) * max(elements, 1)
-    limit = _LIMITS.get().buffer_elements
+    limit = LIMITS.get().buffer_elements
     if total > limit:
         raise ModelFileError(
             f"n_steps * n_envs * observation elements = {total}, over the limit of {limit} (LoadLimits.buffer_elements)"
         )
-
-
-@contextmanager
-def load_limits(limits: LoadLimits | None) -> Iterator[LoadLimits]:
-    """Use ``limits`` (None: :data:`DEFAULT_LIMITS`) for the loads inside the ``with`` block."""
-    token = _LIMITS.set(limits or DEFAULT_LIMITS)
-    try:
-        yield _LIMITS.get()
-    finally:
-        _LIMITS.reset(token)
-
-
-def _source_name(path: str | pathlib.Path | io.BufferedIOBase) -> str:
-    return str(path) if isinstance(path, (str, pathlib.Path)) else f"<{type(path).__name__}>"
-
-
-def _json_member(archive: zipfile.ZipFile, name: str, source: str) -> Any:
-    try:
-        return json.loads(archive.read(name))
-    except RecursionError:
-        raise ModelFileError(f"{source}: member {name!r} is nested too deeply to be a saved model's") from None
-    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError, integers past Python's digit limit
-        raise ModelFileError(f"{source}: member {name!r} is not valid JSON ({err})") from None
-
-
-def _read_archive(path: str | pathlib.Path | io.BufferedIOBase) -> tuple[dict[str, Any], Any]:
-    """
-    The data entry and the description of a model zip, found as SB3's load finds it; every member's size checked
-    against the limits, and the members SB3 needs present.
-
-    :raises ModelFileError: naming the file and the member that is missing, too large or malformed
-    """
-    source = _source_name(path)
-    limits = _LIMITS.get()
-    try:
-        file = open_path(path, "r", verbose=0, suffix="zip")
-    except OSError as err:
-        raise ModelFileError(f"{source}: cannot be read ({err})") from None
-    start = file.tell()
-    try:
-        with zipfile.ZipFile(file) as archive:
-            infos = {info.filename: info for info in archive.infolist()}
-            missing = [name for name in REQUIRED_MEMBERS if name not in infos]
-            if missing:
-                raise ModelFileError(f"{source}: not a complete saved model, member(s) {missing} missing")
-            for name, info in infos.items():
-                limit = limits.weights_bytes if name.endswith(".pth") else limits.member_bytes
-                if info.file_size > limit:
-                    field = "weights_bytes" if name.endswith(".pth") else "member_bytes"
-                    raise ModelFileError(
-                        f"{source}: member {name!r} is {info.file_size} bytes, over the limit of {limit} (LoadLimits.{field})"
-                    )
-            data = _json_member(archive, "data", source)
-            described = _json_member(archive, DESCRIPTION_FILE, source) if DESCRIPTION_FILE in infos else {}
-    except zipfile.BadZipFile as err:
-        raise ModelFileError(f"{source}: not a zip archive or a damaged one ({err})") from None
-    finally:
-        if isinstance(path, (str, pathlib.Path)):
-            file.close()
-        else:
-            file.seek(start)  # SB3 reads the same file object next
-    if not isinstance(data, dict):
-        raise ModelFileError(f"{source}: member 'data' must hold an object, got {type(data).__name__}")
-    if not isinstance(described, dict):
-        raise ModelFileError(f"{source}: member {DESCRIPTION_FILE!r} must hold an object, got {type(described).__name__}")
-    return data, described
-
-
-def safe_custom_objects(path: str | pathlib.Path | io.BufferedIOBase) -> dict[str, Any]:
-    """
-    Every entry of the model at ``path``'s ``data``, checked and rebuilt without unpickling (see
-    :func:`check_data_entries`).
-
-    :param path: a model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
-    :return: ``custom_objects`` for the algorithm's ``load``
-    :raises UntrustedContentError: naming the entries that only unpickling, which runs code from the file, could
-        restore, or that sb3-rtrl's save does not write
-    :raises ModelFileError: for a file that is malformed or over the limits
-    """
-    data, described = _read_archive(path)
-    try:
-        return check_data_entries(data, described)
-    except UntrustedContentError as err:
-        raise UntrustedContentError(
-            f"{_source_name(path)} holds content that sb3-rtrl cannot load without running code from the file: {err}. "
-            f"If you trust where it comes from, pass trust_remote_code=True (or set {TRUST_ENV_VAR}=1)."
-        ) from None
-
-
-def algorithm_class(name: str | None = None) -> type:
-    """
-    The sb3-rtrl algorithm class called ``name`` (None: RTRLA2C, the only one before the name was saved).
-
-    :raises ModelFileError: for a name that is not one of :data:`ALGORITHMS`
-    """
-    name = "RTRLA2C" if name is None else name
-    if not isinstance(name, str) or name not in ALGORITHMS:
-        raise ModelFileError(f"the file names the algorithm {name!r}; sb3-rtrl has {sorted(ALGORITHMS)}")
-    return getattr(importlib.import_module(ALGORITHMS[name]), name)
-
-
-def saved_algorithm(path: str | pathlib.Path | io.BufferedIOBase) -> type:
-    """The class of the algorithm that saved the model at ``path`` (read from its description)."""
-    _, described = _read_archive(path)
-    return algorithm_class(described.get(ALGORITHM_ENTRY))
-
-
-def check_algorithm(path: str | pathlib.Path | io.BufferedIOBase, algorithm: type) -> None:
-    """
-    Raise ModelFileError unless ``algorithm`` is the class that saved the model at ``path`` or a subclass of it,
-    and the file is complete and within the limits.
-    """
-    saved = saved_algorithm(path)
-    if not issubclass(algorithm, saved):
-        raise ModelFileError(
-            f"{_source_name(path)} was saved by {saved.__name__}: load it with {saved.__name__}.load (or "
-            f"sb3_rtrl.hub.load_model, which picks the class), not {algorithm.__name__}"
-        )
-
-
-def load_model(
-    path: str | pathlib.Path | io.BufferedIOBase,
-    trust_remote_code: bool | None = None,
-    algorithm: type | None = None,
-    limits: LoadLimits | None = None,
-    **load_kwargs: Any,
-):
-    """
-    Load a model saved by an sb3-rtrl algorithm from a local zip, running no code from the file unless trusted.
-
-    :param path: the model zip (``.zip`` may be left out, as for SB3's load) or a binary file object
-    :param trust_remote_code: allow unpickling (needed only for content sb3-rtrl cannot rebuild, such as
-        a user's own class); None reads the ``TRUST_REMOTE_CODE`` environment variable
-    :param algorithm: the algorithm class to load with (the one that saved the file or a subclass); None: the one
-        that saved the file
-    :param limits: bounds on the sizes read (:class:`LoadLimits`); None: :data:`DEFAULT_LIMITS`
-    :param load_kwargs: more arguments of the algorithm's ``load`` (``env``, ``device``, ...)
-    :return: the loaded model
-    """
-    with load_limits(limits):
-        if algorithm is None:
-            algorithm = saved_algorithm(path)
-        else:
-            check_algorithm(path, algorithm)
-        trusted = trust_from_environment() if trust_remote_code is None else trust_remote_code
-        if not trusted:
-            custom = {**safe_custom_objects(path), **load_kwargs.pop("custom_objects", {})}
-            load_kwargs["custom_objects"] = custom
-        return algorithm.load(path, **load_kwargs)  # type: ignore[attr-defined]
