@@ -19,9 +19,8 @@ import sys
 
 import torch as th
 
-from sb3_rtrl.rtrl import kernels
 from sb3_rtrl.cells import ELSTMCell
-from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops
+from sb3_rtrl.rtrl import initial_state, kernels, rtrl_segment, torch_ops
 
 SHAPES = {"DMLab": (512, 257, 32, 100), "Atari": (256, 257, 32, 50)}
 

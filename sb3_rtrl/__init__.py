@@ -13,12 +13,12 @@ __version__ = "0.1.0"  # the one source: pyproject.toml reads it
 # so they are imported on first use. That keeps the engine usable on a bare GPU image.
 _LAZY = {
     **{name: entry.module for name, entry in ALGORITHMS.items()},
-    "RTRLActorCriticPolicy": "sb3_rtrl.policies",
-    "RTRLActorCriticCnnPolicy": "sb3_rtrl.policies",
-    "RTRLMultiInputActorCriticPolicy": "sb3_rtrl.policies",
-    "MlpELSTMPolicy": "sb3_rtrl.policies",
-    "CnnELSTMPolicy": "sb3_rtrl.policies",
-    "MultiInputELSTMPolicy": "sb3_rtrl.policies",
+    "RTRLActorCriticPolicy": "sb3_rtrl.common.recurrent.policies",
+    "RTRLActorCriticCnnPolicy": "sb3_rtrl.common.recurrent.policies",
+    "RTRLMultiInputActorCriticPolicy": "sb3_rtrl.common.recurrent.policies",
+    "MlpELSTMPolicy": "sb3_rtrl.common.recurrent.policies",
+    "CnnELSTMPolicy": "sb3_rtrl.common.recurrent.policies",
+    "MultiInputELSTMPolicy": "sb3_rtrl.common.recurrent.policies",
     "NonFiniteError": "sb3_rtrl.common.finite",
     "ImpalaCNN": "sb3_rtrl.torch_layers",
 }

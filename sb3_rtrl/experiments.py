@@ -11,7 +11,7 @@ from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_rtrl.a2c import RTRLA2C
-from sb3_rtrl.policies import LONG_MEMORY_NETWORK
+from sb3_rtrl.common.recurrent.presets import LONG_MEMORY_NETWORK
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 

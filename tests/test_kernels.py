@@ -12,10 +12,9 @@ import pytest
 import torch as th
 
 import sb3_rtrl
-from sb3_rtrl.rtrl import kernels
 from sb3_rtrl.cells import CELLS
 from sb3_rtrl.rtrl import backend as backends
-from sb3_rtrl.rtrl import initial_state, rtrl_segment, torch_ops
+from sb3_rtrl.rtrl import initial_state, kernels, rtrl_segment, torch_ops
 
 NVCC = shutil.which("nvcc")
 ENTRY_POINTS = [f"{name}_{suffix}" for name in ("segment_advance", "step_advance", "inject") for suffix in ("f32", "f64")]

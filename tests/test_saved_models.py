@@ -58,3 +58,16 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_ppo_rtu": "734902d",
         "rtrl_ppo_mixed_critic_cell": "0d5facc",
     }
+
+
+def test_the_policies_keep_their_old_module_path():
+    """Files saved before the policies moved to sb3_rtrl.common.recurrent name them by sb3_rtrl.policies."""
+    import sb3_rtrl.policies as old_path
+    from sb3_rtrl.common.recurrent import policies
+    from sb3_rtrl.safe_load import safe_classes
+
+    for name in ("RTRLActorCriticPolicy", "RTRLActorCriticCnnPolicy", "RTRLMultiInputActorCriticPolicy"):
+        cls = getattr(policies, name)
+        assert getattr(old_path, name) is cls
+        assert safe_classes()[f"sb3_rtrl.policies:{name}"] is cls
+        assert safe_classes()[f"sb3_rtrl.common.recurrent.policies:{name}"] is cls

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from sb3_rtrl.common.arguments import check_number
 from sb3_rtrl.common.on_policy import RTRLOnPolicyAlgorithm
-from sb3_rtrl.policies import RTRLActorCriticPolicy
+from sb3_rtrl.common.recurrent.policies import RTRLActorCriticPolicy
 from sb3_rtrl.rtrl import RTRLState
 from sb3_rtrl.rtrl.backend import Backend
 
@@ -55,7 +55,7 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
     :param rtrl_backend: "auto", "torch" or "cupy" (CUDA kernels)
     :param stats_window_size: episodes averaged in the rollout logs
     :param tensorboard_log: tensorboard log folder
-    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.policies.RTRLActorCriticPolicy`)
+    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.common.recurrent.policies.RTRLActorCriticPolicy`)
     :param verbose: 0 none, 1 info, 2 debug
     :param seed: random seed
     :param device: "cpu", "cuda" or "auto"

@@ -22,15 +22,14 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_rtrl.common.arguments import check_bool, check_choice, check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
-from sb3_rtrl.policies import (
-    DEFAULT_CELL,
-    LEGACY_DEFAULT_CELL,
+from sb3_rtrl.common.recurrent.keywords import check_observation_space
+from sb3_rtrl.common.recurrent.policies import (
     CnnELSTMPolicy,
     MlpELSTMPolicy,
     MultiInputELSTMPolicy,
     RTRLActorCriticPolicy,
-    check_observation_space,
 )
+from sb3_rtrl.common.recurrent.presets import DEFAULT_CELL, LEGACY_DEFAULT_CELL
 from sb3_rtrl.rtrl import GRADIENTS, METHODS, RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import BACKENDS, Backend
 from sb3_rtrl.rtrl.segment import Gradient, Method

@@ -12,7 +12,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance
 
 from sb3_rtrl.common.arguments import check_int, check_number
 from sb3_rtrl.common.on_policy import RTRLOnPolicyAlgorithm
-from sb3_rtrl.policies import RTRLActorCriticPolicy
+from sb3_rtrl.common.recurrent.policies import RTRLActorCriticPolicy
 from sb3_rtrl.rtrl import RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import Backend
 
@@ -71,7 +71,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
     :param rtrl_backend: "auto", "torch" or "cupy" (CUDA kernels)
     :param stats_window_size: episodes averaged in the rollout logs
     :param tensorboard_log: tensorboard log folder
-    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.policies.RTRLActorCriticPolicy`)
+    :param policy_kwargs: policy keyword arguments (see :class:`sb3_rtrl.common.recurrent.policies.RTRLActorCriticPolicy`)
     :param verbose: 0 none, 1 info, 2 debug
     :param seed: random seed
     :param device: "cpu", "cuda" or "auto"

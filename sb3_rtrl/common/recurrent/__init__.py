@@ -1,0 +1,1 @@
+"""The recurrent pieces the algorithms share: the policies, their keywords and presets."""

@@ -1,0 +1,17 @@
+"""The policies' default cell and the networks named presets (the paper's, and the paper's for long memory)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The default cell: eLSTM units that latch an item or a count, RTU units that keep the recent past in order.
+DEFAULT_CELL = "mixed"
+# The default cell of the files saved before "mixed" was: a saved model that names no cell has this one.
+LEGACY_DEFAULT_CELL = "elstm"
+# The network of Irie et al.: an eLSTM whose output alone the heads read; its forget gates start at 0.5.
+PAPER_NETWORK: dict[str, Any] = dict(
+    cell="elstm", net_arch=[], skip_connection=False, forget_bias=0.0, init_std=0.1, input_init_std=0.1
+)
+# The paper's network with forget gates at 0.95 at init: it learned a 40-step recall in 3 of 3 seeds on budgets
+# where the default network missed some (docs/benchmarks.md). The paper presets use it too.
+LONG_MEMORY_NETWORK: dict[str, Any] = dict(PAPER_NETWORK, forget_bias=3.0)
