@@ -103,6 +103,8 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("ent_coef='0.01'", lambda: make(ent_coef="0.01"), r"ent_coef must be a number .*got '0.01'"),
     ("clip_range='0.2'", lambda: make_ppo(clip_range="0.2"), r"clip_range must be a number .*got '0.2'"),
     ("target_kl='0.01'", lambda: make_ppo(target_kl="0.01"), r"target_kl must be a number .*got '0.01'"),
+    ("chunk_length=0", lambda: make_ppo(chunk_length=0), r"chunk_length must be .*got 0"),
+    ("chunk_length='16'", lambda: make_ppo(chunk_length="16"), r"chunk_length must be .*got '16'"),
     ("sde_sample_freq='x'", lambda: make(sde_sample_freq="x"), r"sde_sample_freq must be an integer >= -1, got 'x'"),
     ("stats_window_size=0", lambda: make(stats_window_size=0), r"stats_window_size must be an integer >= 1, got 0"),
     ("stats_window_size=-1", lambda: make(stats_window_size=-1), r"stats_window_size must be an integer >= 1, got -1"),

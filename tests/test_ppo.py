@@ -41,19 +41,23 @@ CELL_OPTIONS = {
 
 
 @pytest.mark.parametrize("cell", sorted(CELL_OPTIONS))
-@pytest.mark.parametrize("batch_size", [3, 5, 14], ids=["chunks-3-3-1", "chunks-5-2", "whole-rollout"])
-def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_size, cell):
+@pytest.mark.parametrize(
+    "batch_size, chunk_length",
+    [(3, None), (5, None), (14, None), (6, 2)],
+    ids=["chunks-3-3-1", "chunks-5-2", "whole-rollout", "three-chunks-of-2-from-any-time"],
+)
+def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_size, chunk_length, cell):
     """
     With the weights held (learning rate 0), each minibatch's gradient is the gradient of the same loss by
     autograd through the whole history of its sequences since the first step: across the previous rollout,
-    episode resets inside chunks, chunks of different lengths (fp64).
+    episode resets inside chunks, chunks of different lengths, chunks of different times in one minibatch (fp64).
     """
     default = th.get_default_dtype()
     th.set_default_dtype(th.float64)
     try:
         model = RTRLPPO(
             "MlpLstmPolicy", recall_env(n_envs=2, delay=2), n_steps=7, batch_size=batch_size, n_epochs=2,
-            learning_rate=0.0, max_grad_norm=math.inf, ent_coef=0.01, seed=3,
+            chunk_length=chunk_length, learning_rate=0.0, max_grad_norm=math.inf, ent_coef=0.01, seed=3,
             policy_kwargs=dict(dict(hidden_size=5, net_arch=[6], prev_action=True, prev_reward=True), **CELL_OPTIONS[cell]),
         )  # fmt: skip
         policy = model.policy
@@ -116,7 +120,10 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
                 for name, g, expected in zip(names, got, truth):
                     error = (g - expected).norm() / expected.norm().clamp_min(1e-300)
                     assert error <= 1e-10, f"update {update}, chunks {ids}: {name} has relative error {error:.2e}"
-        assert lengths == {min(7, batch_size), 7 % batch_size or min(7, batch_size)}
+        chunk = chunk_length or min(7, batch_size)
+        assert lengths == {chunk, 7 % chunk or chunk}
+        if chunk_length is not None:  # minibatches held chunks of different times
+            assert any(len(np.unique(np.asarray(ids) // 2)) > 1 for r in records for ids in r["batches"])
     finally:
         th.set_default_dtype(default)
 
@@ -238,12 +245,14 @@ def test_safe_load_of_an_rtrl_ppo_model(tmp_path, cell):
     from sb3_rtrl.safe_load import load_model
 
     kwargs = dict(SMALL, cell=cell, cell_kwargs=dict(activation="relu") if cell == "rtu" else None)
-    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=1, policy_kwargs=kwargs, seed=0)
+    model = RTRLPPO(
+        "MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, n_epochs=1, chunk_length=4, policy_kwargs=kwargs, seed=0
+    )
     model.learn(16)
     model.save(tmp_path / "ppo.zip")
     loaded = load_model(tmp_path / "ppo.zip", trust_remote_code=False)
     assert type(loaded) is RTRLPPO
-    assert loaded.clip_range(1.0) == 0.2 and loaded.n_epochs == 1
+    assert loaded.clip_range(1.0) == 0.2 and loaded.n_epochs == 1 and loaded.chunk_length == 4
     assert loaded.policy.cell_name == cell and repr(loaded.policy.cell) == repr(model.policy.cell)
     for p, q in zip(model.policy.parameters(), loaded.policy.parameters()):
         assert th.equal(p, q)

@@ -315,20 +315,24 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
     # ------------------------------------------------------------------ update
 
     def _rollout_inputs(
-        self, times: slice = slice(None), envs: np.ndarray | slice = slice(None)
+        self, times: slice | np.ndarray = slice(None), envs: np.ndarray | slice = slice(None)
     ) -> tuple[Any, th.Tensor, th.Tensor, th.Tensor | None, th.Tensor | None]:
         """
         What the training pass reads for the steps ``times`` of the environments ``envs`` of the rollout.
 
-        :param times: steps of the rollout
-        :param envs: environments (indices or a slice)
+        :param times: steps of the rollout, the same for every environment (a slice); or a ``(T, B)`` array
+            of steps, column ``b`` for the environment ``envs[b]`` (sequences from different times side by side)
+        :param envs: environments (indices or a slice; indices with a ``times`` array)
         :return: observations and actions flat in time-major order, the ``(T, B)`` episode starts, and the
             previous actions and rewards the cell read (None where the policy does not read them)
         """
         buf = self.rollout_buffer
 
+        def take(array: np.ndarray) -> np.ndarray:
+            return array[times, np.asarray(envs)[None, :]] if isinstance(times, np.ndarray) else array[times][:, envs]
+
         def block(array: np.ndarray) -> np.ndarray:
-            part = array[times][:, envs]
+            part = take(array)
             return part.reshape(part.shape[0] * part.shape[1], *part.shape[2:])
 
         if isinstance(buf.observations, dict):
@@ -338,7 +342,7 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         actions = buf.to_torch(block(buf.actions).reshape(-1, buf.actions.shape[-1]).astype(np.float32, copy=False))
         if isinstance(self.action_space, spaces.Discrete):
             actions = actions.long().flatten()
-        starts = th.as_tensor(buf.episode_starts[times][:, envs], device=self.device).bool()
+        starts = th.as_tensor(take(buf.episode_starts), device=self.device).bool()
         prev_actions = prev_rewards = None
         if self.policy.prev_action:
             prev_actions = th.as_tensor(block(self._rollout_prev_actions), device=self.device)

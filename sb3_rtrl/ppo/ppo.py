@@ -37,9 +37,9 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
     Proximal policy optimization with an eLSTM policy whose recurrent weights get exact RTRL gradients.
 
     RecurrentPPO's constructor, defaults and meaning, so that its scripts and rl-zoo3 configs run with the
-    class name changed. Each environment's rollout is cut into sequence chunks of ``min(n_steps,
-    batch_size)`` steps (the last one shorter when it does not divide ``n_steps``); a minibatch is
-    ``batch_size // chunk`` chunks (at least one), drawn without replacement each epoch. After the rollout,
+    class name changed. Each environment's rollout is cut into sequence chunks of ``chunk_length`` steps
+    (default ``min(n_steps, batch_size)``; the last one shorter when it does not divide ``n_steps``); a minibatch
+    is ``batch_size // chunk`` chunks (at least one), drawn without replacement each epoch. After the rollout,
     one pass without gradients carries the cell state and the RTRL sensitivities across the chunks, with the
     weights that collected it; every epoch then recomputes each chunk with autograd from its start state and
     injects its start sensitivities. So the first minibatch's gradient is exact over the whole past of its
@@ -67,6 +67,9 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
     :param target_kl: stop the update's epochs when the approximate KL divergence of a minibatch exceeds
         ``1.5 * target_kl`` (None: never)
     :param gradient: "rtrl" (exact, untruncated) or "tbptt" (truncated at each chunk's start, as RecurrentPPO)
+    :param chunk_length: steps of each training sequence (None: ``min(n_steps, batch_size)``). With RTRL a chunk's
+        gradient reaches its whole past whatever its length, so short chunks, many to a minibatch, train the same
+        sequences with fewer sequential steps; with TBPTT they truncate sooner
     :param rtrl_method: "segment" or "step" (how the sensitivities are advanced)
     :param rtrl_backend: "auto", "torch" or "cupy" (CUDA kernels)
     :param stats_window_size: episodes averaged in the rollout logs
@@ -98,6 +101,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         sde_sample_freq: int = -1,
         target_kl: float | None = None,
         gradient: str = "rtrl",
+        chunk_length: int | None = None,
         rtrl_method: str = "segment",
         rtrl_backend: Backend = "auto",
         stats_window_size: int = 100,
@@ -136,6 +140,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         self.clip_range_vf = clip_range_vf
         self.normalize_advantage = normalize_advantage
         self.target_kl = target_kl
+        self.chunk_length = chunk_length
         if _init_setup_model:
             self._setup_model()
 
@@ -144,6 +149,8 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         self.n_epochs = check_int("n_epochs", self.n_epochs, 1)
         if self.batch_size is not None:
             self.batch_size = check_int("batch_size", self.batch_size, 1)
+        if self.chunk_length is not None:
+            self.chunk_length = check_int("chunk_length", self.chunk_length, 1)
         if self.normalize_advantage and min(self.batch_size or 2, self.n_steps * self.n_envs) < 2:
             raise ValueError(
                 f"normalize_advantage=True needs more than one advantage per minibatch, but batch_size={self.batch_size} "
@@ -164,10 +171,10 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
 
     # ------------------------------------------------------------------ chunks
 
-    @property
-    def chunk_length(self) -> int:
-        """Steps of each training sequence: ``min(n_steps, batch_size)``."""
-        return min(self.n_steps, self.batch_size or self.n_steps)
+    def _chunk_steps(self) -> int:
+        """Steps of each training sequence: ``chunk_length``, or ``min(n_steps, batch_size)``; at most ``n_steps``."""
+        default = min(self.n_steps, self.batch_size or self.n_steps)
+        return default if self.chunk_length is None else min(self.chunk_length, self.n_steps)
 
     def _chunk_starts(self) -> ChunkStarts:
         """
@@ -175,7 +182,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
 
         The state at the rollout's end becomes the carried one, as in RTRLA2C.
         """
-        length = self.chunk_length
+        length = self._chunk_steps()
         bounds = [(t, min(t + length, self.n_steps)) for t in range(0, self.n_steps, length)]
         states = [RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)]
         for i, (t0, t1) in enumerate(bounds):
@@ -193,7 +200,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
 
     def _minibatches(self, n_chunks: int) -> list[np.ndarray]:
         """Chunk ids (``chunk * n_envs + env``) of each minibatch of one epoch, in a new random order."""
-        per_batch = max(1, (self.batch_size or self.n_steps * self.n_envs) // self.chunk_length)
+        per_batch = max(1, (self.batch_size or self.n_steps * self.n_envs) // self._chunk_steps())
         order = np.random.permutation(n_chunks * self.n_envs)
         return [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
 
@@ -211,14 +218,27 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         parts: dict[str, list[th.Tensor]] = {key: [] for key in ("values", "log_prob", "entropy", "advantages", "returns",
                                                                  "old_values", "old_log_prob")}  # fmt: skip
         has_entropy = True
-        # Chunks of the same time slot have one length: each slot is one batched pass.
-        for k in np.unique(ids // self.n_envs):
-            envs = np.sort(ids[ids // self.n_envs == k] % self.n_envs)
-            t0, t1 = chunks.bounds[k]
-            obs, actions, starts, prev_actions, prev_rewards = self._rollout_inputs(slice(t0, t1), envs)
-            start = chunks.states[k]
-            index = th.as_tensor(envs, device=self.device)
-            state = RTRLState(c=start.c[index], sensitivities=tuple(s[index] for s in start.sensitivities))
+        ids = np.sort(ids)  # by time slot, then environment
+        slots, envs = ids // self.n_envs, ids % self.n_envs
+        lengths = np.array([chunks.bounds[k][1] - chunks.bounds[k][0] for k in slots])
+        # Chunks of one length are the rows of one batched pass, each from its own start state.
+        for length in np.unique(lengths):
+            rows = lengths == length
+            group_slots, group_envs = slots[rows], envs[rows]
+            starts_at = np.array([chunks.bounds[k][0] for k in group_slots])
+            times = starts_at[None, :] + np.arange(length)[:, None]  # (T, B)
+            obs, actions, starts, prev_actions, prev_rewards = self._rollout_inputs(times, group_envs)
+            pieces = [
+                (chunks.states[k], th.as_tensor(group_envs[group_slots == k], device=self.device))
+                for k in np.unique(group_slots)
+            ]
+            state = RTRLState(
+                c=th.cat([start.c[index] for start, index in pieces]),
+                sensitivities=tuple(
+                    th.cat([start.sensitivities[i][index] for start, index in pieces])
+                    for i in range(len(pieces[0][0].sensitivities))
+                ),
+            )
             values, log_prob, entropy = self.policy.evaluate_chunk(
                 obs, actions, starts, state, prev_actions, prev_rewards, gradient=self.gradient, backend=self.rtrl_backend
             )
@@ -231,7 +251,7 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
             for key, array in (("advantages", buf.advantages), ("returns", buf.returns), ("old_values", buf.values),
                                ("old_log_prob", buf.log_probs)):  # fmt: skip
                 # In the policy's dtype: the loss's statistics (advantage mean and std) are then as exact as it.
-                parts[key].append(buf.to_torch(array[t0:t1][:, envs].reshape(-1)).to(values.dtype))
+                parts[key].append(buf.to_torch(array[times, group_envs[None, :]].reshape(-1)).to(values.dtype))
         out: dict[str, th.Tensor | None] = {key: th.cat(tensors) for key, tensors in parts.items() if key != "entropy"}
         out["entropy"] = th.cat(parts["entropy"]) if has_entropy else None
         return out

@@ -83,6 +83,7 @@ PLAIN_ENTRY_TYPES: dict[str, Any] = {
     "clip_range": float,
     "clip_range_vf": float | None,
     "target_kl": float | None,
+    "chunk_length": int | None,
 }
 # Entries whose value is a path on the saving machine: set to None, so that nothing from the file names a path that
 # is then written to (pass tensorboard_log= to the load to log).
