@@ -37,7 +37,7 @@ def main() -> None:
             n_steps=args.n_steps,
             device="cpu",
             verbose=0,
-        )  # fmt: skip
+        )
         for gradient in ("rtrl", "tbptt")
     }
     steps = args.updates * args.n_steps * args.n_envs

@@ -75,8 +75,9 @@ def main() -> None:
     assert th.allclose(planar_out, th.stack([expected.real, expected.imag], 1), rtol=1e-4, atol=1e-3)
     real_product_advance()
     assert th.allclose(out, expected, rtol=1e-4, atol=1e-3)
-    med = interleaved_medians({"complex": complex_advance, "planar": planar_advance, "real-product": real_product_advance},
-                              repeats=args.repeats)  # fmt: skip
+    med = interleaved_medians(
+        {"complex": complex_advance, "planar": planar_advance, "real-product": real_product_advance}, repeats=args.repeats
+    )
     mib = s0.numel() * 8 / 2**20
     print(f"device={dev} threads={th.get_num_threads()} units={r} D={d} B={b} M={m}, S = {mib:.1f} MiB complex64")
     for name, sec in med.items():

@@ -40,8 +40,10 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=2)
     args = parser.parse_args()
     setup_threads()
-    make, backends, game = {"atari": (make_atari_env, ("ale", "envpool"), "Breakout"),
-                            "procgen": (make_procgen_env, ("procgen2", "envpool"), "chaser")}[args.domain]  # fmt: skip
+    make, backends, game = {
+        "atari": (make_atari_env, ("ale", "envpool"), "Breakout"),
+        "procgen": (make_procgen_env, ("procgen2", "envpool"), "chaser"),
+    }[args.domain]
     game = args.game or game
     envs = {(b, n): make(game, n_envs=n, seed=0, backend=b) for b in backends for n in args.envs}
     models = {key: make_model(args.domain, env, "rtrl", device="cpu", verbose=0) for key, env in envs.items()}
@@ -55,16 +57,20 @@ def main() -> None:
         fns[("train", b, n)] = lambda model=model, steps=steps: model.learn(steps, reset_num_timesteps=False)
     # One untimed round (allocations, first rollouts), then interleaved timed rounds.
     med = interleaved_medians(fns, repeats=args.rounds)
-    rate = {key: (args.play_steps if key[0] == "play" else args.updates * models[key[1:]].n_steps) * key[2] / sec
-            for key, sec in med.items()}  # fmt: skip
+    rate = {
+        key: (args.play_steps if key[0] == "play" else args.updates * models[key[1:]].n_steps) * key[2] / sec
+        for key, sec in med.items()
+    }
     print(f"{game}, threads=1, {args.rounds} interleaved rounds (medians), env-steps/s")
     print(f"{'engine':<8} {'envs':>5} {'random play':>12} {'RTRLA2C training':>17}")
     for n in args.envs:
         for b in backends:
             print(f"{b:<8} {n:>5} {rate[('play', b, n)]:>12,.0f} {rate[('train', b, n)]:>17,.1f}")
         first = backends[0]
-        print(f"{'ratio':<8} {n:>5} {rate[('play', 'envpool', n)] / rate[('play', first, n)]:>11.2f}x "
-              f"{rate[('train', 'envpool', n)] / rate[('train', first, n)]:>16.2f}x")  # fmt: skip
+        print(
+            f"{'ratio':<8} {n:>5} {rate[('play', 'envpool', n)] / rate[('play', first, n)]:>11.2f}x "
+            f"{rate[('train', 'envpool', n)] / rate[('train', first, n)]:>16.2f}x"
+        )
 
 
 if __name__ == "__main__":

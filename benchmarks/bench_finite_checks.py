@@ -51,11 +51,21 @@ def make(shape: str) -> RTRLA2C:
             return TransformObservation(env, lambda o: o.transpose(2, 0, 1).astype(np.float32) / 255.0, space)
 
         env = DummyVecEnv([float_env] * 8)
-        return RTRLA2C("CnnLstmPolicy", env, n_steps=16, seed=0,
-                       policy_kwargs=dict(hidden_size=256, features_extractor_kwargs=dict(normalized_image=True)))  # fmt: skip
+        return RTRLA2C(
+            "CnnLstmPolicy",
+            env,
+            n_steps=16,
+            seed=0,
+            policy_kwargs=dict(hidden_size=256, features_extractor_kwargs=dict(normalized_image=True)),
+        )
     env = VecFrameStack(DummyVecEnv([lambda: FakeImageEnv(screen_height=84, screen_width=84, n_channels=1)] * 8), 4)
-    return RTRLA2C("CnnLstmPolicy", env, n_steps=50, seed=0,
-                   policy_kwargs=dict(hidden_size=256, prev_reward=True, features_extractor_class=ImpalaCNN))  # fmt: skip
+    return RTRLA2C(
+        "CnnLstmPolicy",
+        env,
+        n_steps=50,
+        seed=0,
+        policy_kwargs=dict(hidden_size=256, prev_reward=True, features_extractor_class=ImpalaCNN),
+    )
 
 
 def added_checks(model: RTRLA2C, loss: th.Tensor) -> None:

@@ -70,10 +70,15 @@ def bench_advance(label: str, n: int, d: int, b: int, m: int, repeats: int, comp
     r = 2 * n
     # Rotate among input sets so that repeated runs do not just measure the L2 cache.
     sets = [
-        (th.randn(b, r, d, device="cuda"), th.rand(b, n, device="cuda"), th.randn(m, b, r, device="cuda"),
-         th.randn(m, b, d, device="cuda"), th.empty(b, r, d, device="cuda"))
+        (
+            th.randn(b, r, d, device="cuda"),
+            th.rand(b, n, device="cuda"),
+            th.randn(m, b, r, device="cuda"),
+            th.randn(m, b, d, device="cuda"),
+            th.empty(b, r, d, device="cuda"),
+        )
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     turn = [0]
 
     def rotate():

@@ -87,16 +87,20 @@ def main() -> None:
     args = parser.parse_args()
     steps = int(1.5 * args.long) * 8
     rows = {}
-    cases = (("RTRL (RTRLA2C training)", _rtrl_case, ("a2c",), (steps,)),
-             ("RTRL (RTRLPPO training)", _rtrl_case, ("ppo",), (steps,)),
-             ("full-episode BPTT", _bptt_case, (), ()))  # fmt: skip
+    cases = (
+        ("RTRL (RTRLA2C training)", _rtrl_case, ("a2c",), (steps,)),
+        ("RTRL (RTRLPPO training)", _rtrl_case, ("ppo",), (steps,)),
+        ("full-episode BPTT", _bptt_case, (), ()),
+    )
     for name, target, first, extra in cases:
         rows[name] = [measure(target, *first, episode, *extra, args.hidden) for episode in (args.short, args.long)]
     print(f"learner peak memory (MiB), hidden {args.hidden}, 8 envs, episodes of {args.short} and {args.long} steps")
     print(f"  {'':<26} {'peak ' + str(args.short):>10} {'peak ' + str(args.long):>11} {'ratio':>6}   growth during the run")
     for name, ((b_short, p_short), (b_long, p_long)) in rows.items():
-        print(f"  {name:<26} {p_short:10.1f} {p_long:11.1f} {p_long / p_short:6.3f}   "
-              f"{p_short - b_short:.1f} and {p_long - b_long:.1f}")  # fmt: skip
+        print(
+            f"  {name:<26} {p_short:10.1f} {p_long:11.1f} {p_long / p_short:6.3f}   "
+            f"{p_short - b_short:.1f} and {p_long - b_long:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,11 +32,12 @@ def make_models(n_envs: int, hidden: int, n_steps: int, gradient: str) -> dict:
         return make_vec_env(ENV_ID, n_envs=n_envs, seed=0)
 
     return {
-        f"RTRLA2C ({gradient})": RTRLA2C("MlpLstmPolicy", env(), n_steps=n_steps, gradient=gradient,
-                                         policy_kwargs=dict(hidden_size=hidden), seed=0),
+        f"RTRLA2C ({gradient})": RTRLA2C(
+            "MlpLstmPolicy", env(), n_steps=n_steps, gradient=gradient, policy_kwargs=dict(hidden_size=hidden), seed=0
+        ),
         "RecurrentPPO": RecurrentPPO("MlpLstmPolicy", env(), policy_kwargs=dict(lstm_hidden_size=hidden), seed=0),
         "A2C": A2C("MlpPolicy", env(), n_steps=n_steps, seed=0),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -61,8 +62,10 @@ def main() -> None:
             model.learn(steps, reset_num_timesteps=False)
             rates[name].append(steps / (time.perf_counter() - start))
     med = {name: statistics.median(r) for name, r in rates.items()}
-    print(f"CartPole without velocities, {args.n_envs} envs, hidden {args.hidden}, n_steps {args.n_steps} "
-          f"(RecurrentPPO: its default n_steps 128, 10 epochs), threads=1, {args.rounds} rounds")  # fmt: skip
+    print(
+        f"CartPole without velocities, {args.n_envs} envs, hidden {args.hidden}, n_steps {args.n_steps} "
+        f"(RecurrentPPO: its default n_steps 128, 10 epochs), threads=1, {args.rounds} rounds"
+    )
     for name, rate in med.items():
         print(f"  {name:<16} {rate:9.0f} env-steps/s   (rounds: {', '.join(f'{r:.0f}' for r in rates[name])})")
     ours = med[f"RTRLA2C ({args.gradient})"]

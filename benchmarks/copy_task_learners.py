@@ -129,15 +129,26 @@ def main() -> None:
     setup_threads()
     batch = 256
     runs: dict[str, Callable[[], list[tuple[int, int]]]] = {
-        "rtrl": lambda: train_copy_task(max_length=args.max_length, hidden_size=args.hidden_size, batch_size=batch,
-                                        learning_rate=falling_rate(1e-2), max_tokens=args.tokens, eval_every=EVAL_EVERY,
-                                        seed=args.seed, curriculum=True, curriculum_threshold=THRESHOLD,
-                                        max_grad_norm=1.0, verbose=False).reached,
+        "rtrl": lambda: (
+            train_copy_task(
+                max_length=args.max_length,
+                hidden_size=args.hidden_size,
+                batch_size=batch,
+                learning_rate=falling_rate(1e-2),
+                max_tokens=args.tokens,
+                eval_every=EVAL_EVERY,
+                seed=args.seed,
+                curriculum=True,
+                curriculum_threshold=THRESHOLD,
+                max_grad_norm=1.0,
+                verbose=False,
+            ).reached
+        ),
         **{
             name: partial(curriculum_learner, name, args.max_length, args.hidden_size, batch, args.tokens, args.seed)
             for name in BPTT_LEARNERS
         },
-    }  # fmt: skip
+    }
     results = {}
     for name in args.learners:
         start = time.perf_counter()
@@ -147,8 +158,10 @@ def main() -> None:
     widths = [max(12, len(name)) + 2 for name in args.learners]
     print("length" + "".join(f"{name:>{w}}" for name, w in zip(args.learners, widths)))
     for length in range(2, args.max_length + 1):
-        cells = [f"{results[name][length]:>{w},}" if length in results[name] else f"{'-':>{w}}"
-                 for name, w in zip(args.learners, widths)]  # fmt: skip
+        cells = [
+            f"{results[name][length]:>{w},}" if length in results[name] else f"{'-':>{w}}"
+            for name, w in zip(args.learners, widths)
+        ]
         print(f"{length:>6}" + "".join(cells))
 
 

@@ -122,8 +122,11 @@ def main() -> None:
             spare, state = state, new_state
             tokens += 1
         reference, true = accuracies(model, args.bits, 500, eval_rng)
-        print(f"{time.perf_counter() - start:7.0f} s  tokens {tokens:>8}  reference metric {reference:6.1%}  "
-              f"true copy {true:6.1%}", flush=True)  # fmt: skip
+        print(
+            f"{time.perf_counter() - start:7.0f} s  tokens {tokens:>8}  reference metric {reference:6.1%}  "
+            f"true copy {true:6.1%}",
+            flush=True,
+        )
         if reference == 1.0:
             break
 

@@ -15,5 +15,6 @@ parser.add_argument("--steps", type=int, default=10_000_000)
 parser.add_argument("--n-steps", type=int, default=50)
 parser.add_argument("--out", default="runs/breakout")
 args = parser.parse_args()
-run_experiment("atari", args.steps, gradient=args.gradient, env="Breakout", n_steps=args.n_steps, out=args.out,
-               progress_bar=True)  # fmt: skip
+run_experiment(
+    "atari", args.steps, gradient=args.gradient, env="Breakout", n_steps=args.n_steps, out=args.out, progress_bar=True
+)

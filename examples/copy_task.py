@@ -22,9 +22,16 @@ parser.add_argument("--hidden-size", type=int, default=256)
 parser.add_argument("--device", default="cpu")
 parser.add_argument("--max-tokens", type=int, default=2_000_000)
 args = parser.parse_args()
-result = train_copy_task(max_length=args.max_length, hidden_size=args.hidden_size, batch_size=256,
-                         learning_rate=falling_rate(1e-2), max_grad_norm=1.0, curriculum=True, device=args.device,
-                         max_tokens=args.max_tokens)  # fmt: skip
+result = train_copy_task(
+    max_length=args.max_length,
+    hidden_size=args.hidden_size,
+    batch_size=256,
+    learning_rate=falling_rate(1e-2),
+    max_grad_norm=1.0,
+    curriculum=True,
+    device=args.device,
+    max_tokens=args.max_tokens,
+)
 print(result)
 print("error rate by bit position (columns) for each sequence length (rows), 2,000 fresh sequences:")
 for row, errors in enumerate(recall_errors(result.model, args.max_length, 2000, np.random.default_rng(1)), start=1):

@@ -21,8 +21,16 @@ args = parser.parse_args()
 for algo in (RecurrentPPO, RTRLPPO, RTRLA2C):
     env = make_vec_env("sb3_rtrl/CartPoleNoVel-v1", n_envs=8, seed=0)
     # Unchanged RecurrentPPO arguments: RTRLA2C warns once that it ignores the PPO-only ones (n_epochs, batch_size).
-    model = algo("MlpLstmPolicy", env, n_steps=16, batch_size=128, n_epochs=4, learning_rate=1e-3,
-                 policy_kwargs=dict(lstm_hidden_size=64), seed=0)  # fmt: skip
+    model = algo(
+        "MlpLstmPolicy",
+        env,
+        n_steps=16,
+        batch_size=128,
+        n_epochs=4,
+        learning_rate=1e-3,
+        policy_kwargs=dict(lstm_hidden_size=64),
+        seed=0,
+    )
     model.learn(args.steps)
     model.save(f"cartpole_novel_{algo.__name__}")
     model = algo.load(f"cartpole_novel_{algo.__name__}")

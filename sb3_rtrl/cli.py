@@ -72,10 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     cmp.add_argument("--jobs", type=_positive, default=1, help="runs at a time, each in its own process (1: in this one)")
     cmp.add_argument("--n-envs", type=_positive, default=None, help="environments per run (default: the zoo entry's, else 8)")
-    cmp.add_argument("--set", action="append", default=[], metavar="[LEARNER.]KEY=VALUE",
-                     help="override a hyperparameter: rtrl_a2c.learning_rate=lin_1e-3, 'policy_kwargs=dict(...)'")  # fmt: skip
-    cmp.add_argument("--hyperparams", action="append", default=[], metavar="LEARNER=FILE",
-                     help="an rl-zoo3-format yaml file for a learner, instead of its own")  # fmt: skip
+    cmp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[LEARNER.]KEY=VALUE",
+        help="override a hyperparameter: rtrl_a2c.learning_rate=lin_1e-3, 'policy_kwargs=dict(...)'",
+    )
+    cmp.add_argument(
+        "--hyperparams",
+        action="append",
+        default=[],
+        metavar="LEARNER=FILE",
+        help="an rl-zoo3-format yaml file for a learner, instead of its own",
+    )
     cmp.add_argument("--threshold", type=float, default=None, help="report env steps and seconds to this return")
     cmp.add_argument("--eval-every", type=_positive, default=None, help="env steps between greedy evaluations (steps/20)")
     cmp.add_argument("--eval-episodes", type=_positive, default=10)
@@ -99,13 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--hidden-size", type=_positive, default=256)
     copy.add_argument("--batch-size", type=_positive, default=256, help="parallel sequence streams")
     copy.add_argument("--learning-rate", type=float, default=1e-2, help="Adam's rate (at length 2 if it falls)")
-    copy.add_argument("--falling-rate", action=argparse.BooleanOptionalAction, default=True,
-                      help="the rate falls as 1/length as the curriculum grows")  # fmt: skip
+    copy.add_argument(
+        "--falling-rate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the rate falls as 1/length as the curriculum grows",
+    )
     copy.add_argument("--max-grad-norm", type=float, default=1.0, help="clip the global gradient norm (0: off)")
     copy.add_argument("--forget-bias", type=float, default=0.0, help="added to the forget gate's bias at init")
     copy.add_argument("--max-tokens", type=_positive, default=2_000_000, help="steps per stream")
-    copy.add_argument("--curriculum", action=argparse.BooleanOptionalAction, default=True,
-                      help="grow the length from 2 as each is mastered")  # fmt: skip
+    copy.add_argument(
+        "--curriculum", action=argparse.BooleanOptionalAction, default=True, help="grow the length from 2 as each is mastered"
+    )
     copy.add_argument("--device", default="cpu")
     copy.add_argument("--seed", type=int, default=0)
     return parser
@@ -130,16 +145,33 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl train: error: {err}\n")
         run(
-            env_id=args.env, steps=args.steps, n_envs=args.n_envs, n_steps=args.n_steps, seed=args.seed, out=args.out,
-            hidden_size=args.hidden_size, learning_rate=args.learning_rate, delay=args.delay,
-            gradients=tuple(args.gradients), eval_episodes=args.eval_episodes, progress_bar=not args.no_progress_bar,
-        )  # fmt: skip
+            env_id=args.env,
+            steps=args.steps,
+            n_envs=args.n_envs,
+            n_steps=args.n_steps,
+            seed=args.seed,
+            out=args.out,
+            hidden_size=args.hidden_size,
+            learning_rate=args.learning_rate,
+            delay=args.delay,
+            gradients=tuple(args.gradients),
+            eval_episodes=args.eval_episodes,
+            progress_bar=not args.no_progress_bar,
+        )
     elif args.command == "experiment":
         from sb3_rtrl.experiments import run_dmlab_protocol, run_experiment
 
-        common = dict(env=args.env, n_steps=args.n_steps, n_envs=args.n_envs, hidden_size=args.hidden_size,
-                      seed=args.seed, tensorboard=not args.no_tensorboard, checkpoint_every=args.checkpoint_every,
-                      device=args.device, progress_bar=True)  # fmt: skip
+        common = dict(
+            env=args.env,
+            n_steps=args.n_steps,
+            n_envs=args.n_envs,
+            hidden_size=args.hidden_size,
+            seed=args.seed,
+            tensorboard=not args.no_tensorboard,
+            checkpoint_every=args.checkpoint_every,
+            device=args.device,
+            progress_bar=True,
+        )
         try:
             if args.pretrain_steps is not None:
                 if args.domain != "dmlab":
@@ -196,10 +228,18 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             rate = falling_rate(args.learning_rate) if args.falling_rate else args.learning_rate
-            result = train_copy_task(max_length=args.max_length, hidden_size=args.hidden_size, batch_size=args.batch_size,
-                                     learning_rate=rate, max_tokens=args.max_tokens, seed=args.seed,
-                                     device=args.device, curriculum=args.curriculum, forget_bias=args.forget_bias,
-                                     max_grad_norm=args.max_grad_norm or None)  # fmt: skip
+            result = train_copy_task(
+                max_length=args.max_length,
+                hidden_size=args.hidden_size,
+                batch_size=args.batch_size,
+                learning_rate=rate,
+                max_tokens=args.max_tokens,
+                seed=args.seed,
+                device=args.device,
+                curriculum=args.curriculum,
+                forget_bias=args.forget_bias,
+                max_grad_norm=args.max_grad_norm or None,
+            )
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl copy: error: {err}\n")
         print(f"sequence accuracy {result.accuracy:.1%} after {result.sequences} sequences ({result.seconds:.0f} s)")

@@ -249,8 +249,11 @@ def train_copy_task(
             accuracy = evaluate(model, length, eval_sequences, eval_rng)
             if verbose:
                 rate = step * batch_size / (time.perf_counter() - start)
-                print(f"tokens/stream {step:>8}  sequences {streams.sequences:>8}  length <= {length:<5} "
-                      f"accuracy {accuracy:6.1%}  ({rate:,.0f} tokens/s)", flush=True)  # fmt: skip
+                print(
+                    f"tokens/stream {step:>8}  sequences {streams.sequences:>8}  length <= {length:<5} "
+                    f"accuracy {accuracy:6.1%}  ({rate:,.0f} tokens/s)",
+                    flush=True,
+                )
             if length == max_length and accuracy >= target_accuracy:
                 reached.append((length, step))
                 break

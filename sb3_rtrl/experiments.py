@@ -87,13 +87,21 @@ def make_model(
     )
     if preset.image:
         # IMPALA stem -> linear 256 + ReLU -> [features; previous clipped reward] -> eLSTM -> heads.
-        policy_kwargs.update(features_extractor_class=ImpalaCNN, features_extractor_kwargs=dict(features_dim=256),
-                             prev_reward=True)  # fmt: skip
+        policy_kwargs.update(
+            features_extractor_class=ImpalaCNN, features_extractor_kwargs=dict(features_dim=256), prev_reward=True
+        )
     return RTRLA2C(
-        "CnnLstmPolicy" if preset.image else "MlpLstmPolicy", env, n_steps=n_steps or preset.n_steps,
-        gradient=gradient, policy_kwargs=policy_kwargs, seed=seed, tensorboard_log=tensorboard_log,
-        device=device, verbose=verbose, **PAPER_HYPERPARAMETERS,
-    )  # fmt: skip
+        "CnnLstmPolicy" if preset.image else "MlpLstmPolicy",
+        env,
+        n_steps=n_steps or preset.n_steps,
+        gradient=gradient,
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+        tensorboard_log=tensorboard_log,
+        device=device,
+        verbose=verbose,
+        **PAPER_HYPERPARAMETERS,
+    )
 
 
 def run_experiment(
@@ -129,12 +137,27 @@ def run_experiment(
         tb_log = os.path.join(out, "tensorboard")
     preset = PRESETS[domain]
     n_envs = n_envs or preset.n_envs
-    vec_env = make_domain_env(domain, env or preset.env, n_envs, seed, os.path.join(out, "monitor"),
-                              {**preset.env_kwargs, **(env_kwargs or {})})  # fmt: skip
-    model = make_model(domain, vec_env, gradient, n_steps, hidden_size, seed, tb_log, features_extractor_weights,
-                       freeze_features_extractor, device, verbose)  # fmt: skip
-    checkpoints = CheckpointCallback(save_freq=max(checkpoint_every // n_envs, 1), save_path=os.path.join(out, "checkpoints"),
-                                     name_prefix=f"{domain}_{gradient}")  # fmt: skip
+    vec_env = make_domain_env(
+        domain, env or preset.env, n_envs, seed, os.path.join(out, "monitor"), {**preset.env_kwargs, **(env_kwargs or {})}
+    )
+    model = make_model(
+        domain,
+        vec_env,
+        gradient,
+        n_steps,
+        hidden_size,
+        seed,
+        tb_log,
+        features_extractor_weights,
+        freeze_features_extractor,
+        device,
+        verbose,
+    )
+    checkpoints = CheckpointCallback(
+        save_freq=max(checkpoint_every // n_envs, 1),
+        save_path=os.path.join(out, "checkpoints"),
+        name_prefix=f"{domain}_{gradient}",
+    )
     model.learn(steps, callback=checkpoints, tb_log_name=f"{domain}_{gradient}", progress_bar=progress_bar)
     model.save(os.path.join(out, "final.zip"))
     vec_env.close()
@@ -153,6 +176,12 @@ def run_dmlab_protocol(pretrain_steps: int, steps: int, out: str = "runs/dmlab",
     """
     pretrain_out = os.path.join(out, "pretrain")
     run_experiment("dmlab", pretrain_steps, gradient="tbptt", out=pretrain_out, **kwargs)
-    return run_experiment("dmlab", steps, gradient="rtrl", out=os.path.join(out, "rtrl"),
-                          features_extractor_weights=os.path.join(pretrain_out, "final.zip"),
-                          freeze_features_extractor=True, **kwargs)  # fmt: skip
+    return run_experiment(
+        "dmlab",
+        steps,
+        gradient="rtrl",
+        out=os.path.join(out, "rtrl"),
+        features_extractor_weights=os.path.join(pretrain_out, "final.zip"),
+        freeze_features_extractor=True,
+        **kwargs,
+    )

@@ -38,12 +38,15 @@ def _model_card(repo_id: str, env_id: str, model_name: str, results: dict[str, A
         model_name=model_name,
         eval_results=[
             hub.EvalResult(
-                task_type="reinforcement-learning", task_name="reinforcement-learning", dataset_type=env_id,
-                dataset_name=env_id, metric_type="mean_reward",
+                task_type="reinforcement-learning",
+                task_name="reinforcement-learning",
+                dataset_type=env_id,
+                dataset_name=env_id,
+                metric_type="mean_reward",
                 metric_value=f"{results['mean_reward']:.2f} +/- {results['std_reward']:.2f}",
             )
         ],
-    )  # fmt: skip
+    )
     repo_name = repo_id.split("/")[-1]
     content = f"""---
 {data.to_yaml()}
@@ -90,8 +93,9 @@ def _record_video(model: Any, eval_env: VecEnv, folder: str, video_length: int) 
     from stable_baselines3.common.vec_env import VecVideoRecorder
 
     with tempfile.TemporaryDirectory() as tmp:
-        recorder = VecVideoRecorder(eval_env, tmp, record_video_trigger=lambda step: step == 0, video_length=video_length,
-                                    name_prefix="replay")  # fmt: skip
+        recorder = VecVideoRecorder(
+            eval_env, tmp, record_video_trigger=lambda step: step == 0, video_length=video_length, name_prefix="replay"
+        )
         obs = recorder.reset()
         state, starts = None, np.ones(recorder.num_envs, dtype=bool)
         for _ in range(video_length + 1):
@@ -197,8 +201,9 @@ def push_to_hub(
         raise ValueError(f"no file {filename} to push")
     api = _hub().HfApi(token=token)
     api.create_repo(repo_id=repo_id, exist_ok=True)
-    info = api.upload_file(path_or_fileobj=filename, path_in_repo=os.path.basename(filename), repo_id=repo_id,
-                           commit_message=commit_message)  # fmt: skip
+    info = api.upload_file(
+        path_or_fileobj=filename, path_in_repo=os.path.basename(filename), repo_id=repo_id, commit_message=commit_message
+    )
     return str(info)
 
 

@@ -30,9 +30,13 @@ class RunResult:
 def make_env(env_id: str, n_envs: int, seed: int, monitor_dir: str | None, env_kwargs: dict):
     """A VecEnv of ``env_id`` with Monitor logs that record ``is_success`` where the env reports it."""
     return make_vec_env(
-        env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs, monitor_dir=monitor_dir,
+        env_id,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=env_kwargs,
+        monitor_dir=monitor_dir,
         monitor_kwargs=dict(info_keywords=("is_success",)) if env_id == DELAYED_RECALL_ID else None,
-    )  # fmt: skip
+    )
 
 
 def evaluate(model: RTRLA2C, env, episodes: int) -> tuple[float, float, float | None]:
@@ -79,9 +83,14 @@ def run(
         run_dir = os.path.join(out, gradient)
         env = make_env(env_id, n_envs, seed, run_dir, env_kwargs)
         model = RTRLA2C(
-            "MlpLstmPolicy", env, n_steps=n_steps, learning_rate=learning_rate, gradient=gradient, seed=seed,
+            "MlpLstmPolicy",
+            env,
+            n_steps=n_steps,
+            learning_rate=learning_rate,
+            gradient=gradient,
+            seed=seed,
             policy_kwargs=dict(policy_kwargs, hidden_size=hidden_size),
-        )  # fmt: skip
+        )
         print(f"training gradient={gradient} on {env_id} for {steps} steps ({n_envs} envs, n_steps={n_steps})")
         start = time.perf_counter()
         model.learn(steps, progress_bar=progress_bar)

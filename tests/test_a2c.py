@@ -72,8 +72,13 @@ def test_aliases_and_spaces_learn_and_predict(policy, env_fn, gradient):
 def test_training_pass_replays_acting_exactly(cell):
     """Log-probabilities and values recomputed over the segment equal those recorded while acting."""
     env = recall_env(n_envs=3, delay=3)
-    model = RTRLA2C("MlpLstmPolicy", env, n_steps=7, seed=1,
-                    policy_kwargs=dict(hidden_size=8, prev_action=True, prev_reward=True, cell=cell))  # fmt: skip
+    model = RTRLA2C(
+        "MlpLstmPolicy",
+        env,
+        n_steps=7,
+        seed=1,
+        policy_kwargs=dict(hidden_size=8, prev_action=True, prev_reward=True, cell=cell),
+    )
     model.learn(3 * 7 * 3)  # a few updates, so sensitivities and weights are non-trivial
     model._setup_learn(0, reset_num_timesteps=False)
     from stable_baselines3.common.callbacks import CallbackList
@@ -127,8 +132,9 @@ def rollout_actions(model, env, steps=15, seed=0):
     return np.array(actions)
 
 
-@pytest.mark.parametrize("cell_kwargs", [dict(forget_bias=2.0), dict(cell="rtu", cell_kwargs=dict(activation="relu"))],
-                         ids=["elstm", "rtu"])  # fmt: skip
+@pytest.mark.parametrize(
+    "cell_kwargs", [dict(forget_bias=2.0), dict(cell="rtu", cell_kwargs=dict(activation="relu"))], ids=["elstm", "rtu"]
+)
 def test_save_load_round_trip_and_resume(tmp_path, cell_kwargs):
     env = recall_env()
     model = RTRLA2C("MlpLstmPolicy", env, n_steps=4, policy_kwargs=dict(hidden_size=16, **cell_kwargs), seed=0)
@@ -259,8 +265,9 @@ def test_logger_has_a2c_and_rtrl_keys(tmp_path):
 
 def test_prev_action_reward_inputs_and_predict_state():
     env = recall_env()
-    model = RTRLA2C("MlpLstmPolicy", env, n_steps=4, policy_kwargs=dict(hidden_size=8, prev_action=True, prev_reward=True),
-                    seed=0)  # fmt: skip
+    model = RTRLA2C(
+        "MlpLstmPolicy", env, n_steps=4, policy_kwargs=dict(hidden_size=8, prev_action=True, prev_reward=True), seed=0
+    )
     assert model.policy.cell.input_size == env.observation_space.shape[0] + 2 + 1
     model.learn(100)
     obs = env.reset()

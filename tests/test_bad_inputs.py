@@ -61,8 +61,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("n_steps=0", lambda: make(n_steps=0), r"n_steps must be an integer >= 1, got 0"),
     ("n_steps=-3", lambda: make(n_steps=-3), r"n_steps must be an integer >= 1, got -3"),
     ("n_steps=2.5", lambda: make(n_steps=2.5), r"n_steps must be an integer >= 1, got 2.5"),
-    ("normalize_advantage, one advantage", lambda: make(n_steps=1, env=recall_env(1), normalize_advantage=True),
-     r"normalize_advantage=True needs more than one advantage per update.*= 1"),
+    (
+        "normalize_advantage, one advantage",
+        lambda: make(n_steps=1, env=recall_env(1), normalize_advantage=True),
+        r"normalize_advantage=True needs more than one advantage per update.*= 1",
+    ),
     ("gamma=1.5", lambda: make(gamma=1.5), r"gamma must be in \[0, 1\], got 1.5"),
     ("gamma=nan", lambda: make(gamma=float("nan")), r"gamma must be a finite number"),
     ("gae_lambda=-0.1", lambda: make(gae_lambda=-0.1), r"gae_lambda must be in \[0, 1\], got -0.1"),
@@ -74,29 +77,52 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("rms_prop_eps=0", lambda: make(rms_prop_eps=0), r"rms_prop_eps must be in \(0, inf\]"),
     ("ent_coef='auto'", lambda: make(ent_coef="auto"), r"ent_coef must be a number"),
     ("hidden_size=8.7", lambda: make(policy_kwargs=dict(hidden_size=8.7)), r"hidden_size must be an integer >= 1, got 8.7"),
-    ("lstm_hidden_size=True", lambda: make(policy_kwargs=dict(lstm_hidden_size=True)),
-     r"lstm_hidden_size must be an integer >= 1, got True"),
+    (
+        "lstm_hidden_size=True",
+        lambda: make(policy_kwargs=dict(lstm_hidden_size=True)),
+        r"lstm_hidden_size must be an integer >= 1, got True",
+    ),
     ("init_std=-1", lambda: with_policy(init_std=-1), r"init_std must be in \[0, inf\]"),
     ("learn(-5)", lambda: make().learn(-5), r"total_timesteps must be in \[0, inf\], got -5"),
     ("learn(nan)", lambda: make().learn(float("nan")), r"total_timesteps must be a finite number"),
     ("Text observations", lambda: make(env=SpaceEnv(spaces.Text(5))), r"observation space Text is not supported"),
-    ("Graph observations", lambda: make(env=SpaceEnv(spaces.Graph(spaces.Box(0, 1, (2,)), None))),
-     r"observation space Graph is not supported"),
-    ("Sequence observations", lambda: make(env=SpaceEnv(spaces.Sequence(spaces.Discrete(2)))),
-     r"observation space Sequence is not supported"),
-    ("Dict inside Text", lambda: make(env=SpaceEnv(spaces.Dict(a=spaces.Text(3)))),
-     r"observation space key 'a' is Text"),
-    ("Dict observations, MlpLstmPolicy", lambda: make(env=SimpleMultiObsEnv()),
-     r"Dict observations need MultiInputLstmPolicy"),
-    ("Dict observations, CnnLstmPolicy", lambda: make(policy="CnnLstmPolicy", env=SimpleMultiObsEnv()),
-     r"Dict observations need MultiInputLstmPolicy"),
-    ("Box observations, MultiInputLstmPolicy", lambda: make(policy="MultiInputLstmPolicy", env=IdentityEnv(3)),
-     r"MultiInputLstmPolicy reads Dict observations, but the observation space is Discrete"),
-    ("predict, previous action of the wrong size", predict_with(prev_action_shape=(1, 2, 5)),
-     r"state\[1\] \(the previous action\) has shape \(1, 2, 5\), but 2 observation\(s\) need \(1, 2, 2\)"),
+    (
+        "Graph observations",
+        lambda: make(env=SpaceEnv(spaces.Graph(spaces.Box(0, 1, (2,)), None))),
+        r"observation space Graph is not supported",
+    ),
+    (
+        "Sequence observations",
+        lambda: make(env=SpaceEnv(spaces.Sequence(spaces.Discrete(2)))),
+        r"observation space Sequence is not supported",
+    ),
+    ("Dict inside Text", lambda: make(env=SpaceEnv(spaces.Dict(a=spaces.Text(3)))), r"observation space key 'a' is Text"),
+    (
+        "Dict observations, MlpLstmPolicy",
+        lambda: make(env=SimpleMultiObsEnv()),
+        r"Dict observations need MultiInputLstmPolicy",
+    ),
+    (
+        "Dict observations, CnnLstmPolicy",
+        lambda: make(policy="CnnLstmPolicy", env=SimpleMultiObsEnv()),
+        r"Dict observations need MultiInputLstmPolicy",
+    ),
+    (
+        "Box observations, MultiInputLstmPolicy",
+        lambda: make(policy="MultiInputLstmPolicy", env=IdentityEnv(3)),
+        r"MultiInputLstmPolicy reads Dict observations, but the observation space is Discrete",
+    ),
+    (
+        "predict, previous action of the wrong size",
+        predict_with(prev_action_shape=(1, 2, 5)),
+        r"state\[1\] \(the previous action\) has shape \(1, 2, 5\), but 2 observation\(s\) need \(1, 2, 2\)",
+    ),
     ("predict, reward of the wrong size", predict_with(reward=np.zeros(3)), r"reward has 3 entries for 2 observation"),
-    ("rtrl_backend='cupy' on a CPU model", lambda: make(rtrl_backend="cupy", device="cpu"),
-     r"rtrl_backend='cupy' runs CUDA kernels, but this model is on cpu"),
+    (
+        "rtrl_backend='cupy' on a CPU model",
+        lambda: make(rtrl_backend="cupy", device="cpu"),
+        r"rtrl_backend='cupy' runs CUDA kernels, but this model is on cpu",
+    ),
     # Numbers given as text pass a range check by float() but would fail deep inside.
     ("gamma='0.99'", lambda: make(gamma="0.99"), r"gamma must be a number in \[0, 1\], got '0.99'"),
     ("gae_lambda='0.9'", lambda: make(gae_lambda="0.9"), r"gae_lambda must be a number .*got '0.9'"),
@@ -116,32 +142,59 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("net_arch=dict(q=[4])", lambda: with_policy(net_arch=dict(q=[4])), r"takes the keys 'pi' and 'vf', got \['q'\]"),
     ("ortho_init='no'", lambda: with_policy(ortho_init="no"), r"ortho_init must be True or False, got 'no'"),
     ("skip_connection=1", lambda: with_policy(skip_connection=1), r"skip_connection must be True or False"),
-    ("activation_fn='relu'", lambda: with_policy(activation_fn="relu"),
-     r"activation_fn must be a subclass of torch.nn.modules.module.Module \(the class itself\), got the text 'relu'"),
-    ("activation_fn=ReLU()", lambda: with_policy(activation_fn=th.nn.ReLU()),
-     r"activation_fn must be a subclass .*got an instance of ReLU"),
-    ("optimizer_class='adam'", lambda: with_policy(optimizer_class="adam"),
-     r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer"),
-    ("optimizer_class=a function", lambda: with_policy(optimizer_class=lambda *a, **k: None),
-     r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer"),
-    ("cell_kwargs max_phase=inf", lambda: with_policy(cell="rtu", cell_kwargs=dict(max_phase=float("inf"))),
-     r"finite numbers for r_min, r_max and max_phase, got 0.0, 1.0, inf"),
-    ("cell_kwargs forget_bias=nan", lambda: with_policy(cell="elstm", cell_kwargs=dict(forget_bias=float("nan"))),
-     r"finite forget_bias"),
-    ("RTU, odd hidden_size with a critic cell",
-     lambda: make(policy_kwargs=dict(hidden_size=3, cell="rtu", enable_critic_lstm=True)),
-     r"hidden_size=3 with cell 'rtu' \(the critic's cell doubles the cell's width to 6\)"),
-    ("learning-rate schedule going negative", lambda: make(learning_rate=lambda p: p - 0.5).learn(64),
-     r"learning_rate \(the schedule's value at progress remaining .*\) must be in \[0, inf\], got -"),
-    ("clip_range schedule going negative", lambda: make_ppo(clip_range=lambda p: p - 0.9).learn(64),
-     r"clip_range \(the schedule's value at progress remaining .*\) must be in \[0, inf\], got -"),
-    ("predict, episode_start as text",
-     lambda: make().predict(np.zeros((2, 3), np.float32), episode_start=np.array(["False", "True"])),
-     r"episode_start must hold bools \(or 0/1\), got dtype <U5"),
+    (
+        "activation_fn='relu'",
+        lambda: with_policy(activation_fn="relu"),
+        r"activation_fn must be a subclass of torch.nn.modules.module.Module \(the class itself\), got the text 'relu'",
+    ),
+    (
+        "activation_fn=ReLU()",
+        lambda: with_policy(activation_fn=th.nn.ReLU()),
+        r"activation_fn must be a subclass .*got an instance of ReLU",
+    ),
+    (
+        "optimizer_class='adam'",
+        lambda: with_policy(optimizer_class="adam"),
+        r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer",
+    ),
+    (
+        "optimizer_class=a function",
+        lambda: with_policy(optimizer_class=lambda *a, **k: None),
+        r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer",
+    ),
+    (
+        "cell_kwargs max_phase=inf",
+        lambda: with_policy(cell="rtu", cell_kwargs=dict(max_phase=float("inf"))),
+        r"finite numbers for r_min, r_max and max_phase, got 0.0, 1.0, inf",
+    ),
+    (
+        "cell_kwargs forget_bias=nan",
+        lambda: with_policy(cell="elstm", cell_kwargs=dict(forget_bias=float("nan"))),
+        r"finite forget_bias",
+    ),
+    (
+        "RTU, odd hidden_size with a critic cell",
+        lambda: make(policy_kwargs=dict(hidden_size=3, cell="rtu", enable_critic_lstm=True)),
+        r"hidden_size=3 with cell 'rtu' \(the critic's cell doubles the cell's width to 6\)",
+    ),
+    (
+        "learning-rate schedule going negative",
+        lambda: make(learning_rate=lambda p: p - 0.5).learn(64),
+        r"learning_rate \(the schedule's value at progress remaining .*\) must be in \[0, inf\], got -",
+    ),
+    (
+        "clip_range schedule going negative",
+        lambda: make_ppo(clip_range=lambda p: p - 0.9).learn(64),
+        r"clip_range \(the schedule's value at progress remaining .*\) must be in \[0, inf\], got -",
+    ),
+    (
+        "predict, episode_start as text",
+        lambda: make().predict(np.zeros((2, 3), np.float32), episode_start=np.array(["False", "True"])),
+        r"episode_start must hold bools \(or 0/1\), got dtype <U5",
+    ),
     ("make_atari_env n_envs=0", lambda: make_atari_env("Pong", n_envs=0), r"n_envs must be an integer >= 1, got 0"),
-    ("Text observations in the user's VecEnv", lambda: make(env=TextVecEnv()),
-     r"observation space Text is not supported"),
-]  # fmt: skip
+    ("Text observations in the user's VecEnv", lambda: make(env=TextVecEnv()), r"observation space Text is not supported"),
+]
 
 
 class TextVecEnv(VecEnv):
@@ -170,8 +223,10 @@ def test_bad_input_is_named(what, call, match):
         call()
 
 
-@pytest.mark.parametrize("key, value, match", [("n_steps", -3, "n_steps must be"), ("gamma", 2.0, "gamma must be"),
-                                               ("gradient", "bptt", "gradient must be one of")])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value, match",
+    [("n_steps", -3, "n_steps must be"), ("gamma", 2.0, "gamma must be"), ("gradient", "bptt", "gradient must be one of")],
+)
 def test_bad_plain_values_in_a_saved_file_are_named_at_load(tmp_path, key, value, match):
     make(n_steps=2).save(tmp_path / "m.zip")
     with zipfile.ZipFile(tmp_path / "m.zip") as archive:
@@ -188,8 +243,14 @@ def test_bad_plain_values_in_a_saved_file_are_named_at_load(tmp_path, key, value
 
 
 def test_good_values_at_the_bounds_are_accepted():
-    model = make(gamma=1.0, gae_lambda=0.0, max_grad_norm=float("inf"), n_steps=np.int64(2), vf_coef=0.0,
-                 policy_kwargs=dict(hidden_size=np.int32(3)))  # fmt: skip
+    model = make(
+        gamma=1.0,
+        gae_lambda=0.0,
+        max_grad_norm=float("inf"),
+        n_steps=np.int64(2),
+        vf_coef=0.0,
+        policy_kwargs=dict(hidden_size=np.int32(3)),
+    )
     assert model.n_steps == 2 and isinstance(model.n_steps, int) and model.policy.hidden_size == 3
     model.learn(8)
     model.learn(0, reset_num_timesteps=False)

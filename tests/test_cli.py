@@ -11,8 +11,22 @@ from sb3_rtrl.cli import main
 
 
 def test_train_short_run_writes_table_png_and_models(tmp_path, capsys):
-    main(["train", "--steps", "3000", "--n-envs", "4", "--delay", "5", "--eval-episodes", "10", "--out", str(tmp_path),
-          "--no-progress-bar"])  # fmt: skip
+    main(
+        [
+            "train",
+            "--steps",
+            "3000",
+            "--n-envs",
+            "4",
+            "--delay",
+            "5",
+            "--eval-episodes",
+            "10",
+            "--out",
+            str(tmp_path),
+            "--no-progress-bar",
+        ]
+    )
     out = capsys.readouterr().out
     assert "gradient" in out and "rtrl" in out and "tbptt" in out and "success" in out
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
@@ -35,8 +49,24 @@ def test_plot_monitor_and_progress_logs(tmp_path):
     model = RTRLA2C("MlpLstmPolicy", "sb3_rtrl/DelayedRecall-v0", n_steps=4, policy_kwargs=dict(hidden_size=8))
     model.set_logger(configure(str(tmp_path / "progress_run"), ["csv"]))
     model.learn(2000, log_interval=1)
-    main(["train", "--steps", "800", "--n-envs", "2", "--delay", "3", "--eval-episodes", "2", "--out",
-          str(tmp_path / "t"), "--gradients", "rtrl", "--no-progress-bar"])  # fmt: skip
+    main(
+        [
+            "train",
+            "--steps",
+            "800",
+            "--n-envs",
+            "2",
+            "--delay",
+            "3",
+            "--eval-episodes",
+            "2",
+            "--out",
+            str(tmp_path / "t"),
+            "--gradients",
+            "rtrl",
+            "--no-progress-bar",
+        ]
+    )
     png = tmp_path / "curves.png"
     main(["plot", f"monitor={tmp_path / 't' / 'rtrl'}", str(tmp_path / "progress_run"), "--out", str(png), "--window", "5"])
     assert png.stat().st_size > 1000
@@ -53,15 +83,48 @@ def test_copy_passes_its_options(monkeypatch, capsys):
         return real(**kwargs)
 
     monkeypatch.setattr(copy_task, "train_copy_task", spy)
-    main(["copy", "--max-length", "3", "--hidden-size", "16", "--batch-size", "4", "--max-tokens", "50",
-          "--forget-bias", "-1.5", "--max-grad-norm", "2.0", "--curriculum", "--learning-rate", "0.01",
-          "--falling-rate"])  # fmt: skip
+    main(
+        [
+            "copy",
+            "--max-length",
+            "3",
+            "--hidden-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--max-tokens",
+            "50",
+            "--forget-bias",
+            "-1.5",
+            "--max-grad-norm",
+            "2.0",
+            "--curriculum",
+            "--learning-rate",
+            "0.01",
+            "--falling-rate",
+        ]
+    )
     assert seen["forget_bias"] == -1.5 and seen["max_grad_norm"] == 2.0 and seen["curriculum"] is True
     assert seen["learning_rate"](2) == pytest.approx(0.01) and seen["learning_rate"](20) == pytest.approx(0.001)
     assert seen["max_length"] == 3 and seen["hidden_size"] == 16 and seen["batch_size"] == 4
     assert "sequence accuracy" in capsys.readouterr().out
-    main(["copy", "--max-length", "3", "--hidden-size", "16", "--batch-size", "4", "--max-tokens", "20",
-          "--no-falling-rate", "--max-grad-norm", "0", "--no-curriculum"])  # fmt: skip
+    main(
+        [
+            "copy",
+            "--max-length",
+            "3",
+            "--hidden-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--max-tokens",
+            "20",
+            "--no-falling-rate",
+            "--max-grad-norm",
+            "0",
+            "--no-curriculum",
+        ]
+    )
     assert seen["learning_rate"] == 0.01 and seen["max_grad_norm"] is None and seen["curriculum"] is False
     for bad in (["--learning-rate", "-1"], ["--learning-rate", "-1", "--no-falling-rate"], ["--max-grad-norm", "-2"]):
         with pytest.raises(SystemExit) as err:
@@ -92,8 +155,13 @@ def test_tensorboard_receives_rtrl_figures(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    model = RTRLA2C("MlpLstmPolicy", "sb3_rtrl/DelayedRecall-v0", n_steps=4, policy_kwargs=dict(hidden_size=8),
-                    tensorboard_log=str(tmp_path))  # fmt: skip
+    model = RTRLA2C(
+        "MlpLstmPolicy",
+        "sb3_rtrl/DelayedRecall-v0",
+        n_steps=4,
+        policy_kwargs=dict(hidden_size=8),
+        tensorboard_log=str(tmp_path),
+    )
     model.learn(400, log_interval=1, tb_log_name="run")
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1

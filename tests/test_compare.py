@@ -35,10 +35,17 @@ def helper_learners():
 def test_zoo_values_are_parsed_without_eval():
     schedule = parse_value("lin_1e-3")
     assert isinstance(schedule, LinearSchedule) and schedule(1.0) == pytest.approx(1e-3) and schedule(0.0) == 0.0
-    kwargs = parse_value("dict(ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[64], vf=[64]), "
-                         "features_extractor_class=sb3_rtrl.torch_layers.ImpalaCNN, betas=(0.9, 0.99))")  # fmt: skip
-    assert kwargs == dict(ortho_init=False, activation_fn=th.nn.ReLU, net_arch=dict(pi=[64], vf=[64]),
-                          features_extractor_class=ImpalaCNN, betas=(0.9, 0.99))  # fmt: skip
+    kwargs = parse_value(
+        "dict(ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[64], vf=[64]), "
+        "features_extractor_class=sb3_rtrl.torch_layers.ImpalaCNN, betas=(0.9, 0.99))"
+    )
+    assert kwargs == dict(
+        ortho_init=False,
+        activation_fn=th.nn.ReLU,
+        net_arch=dict(pi=[64], vf=[64]),
+        features_extractor_class=ImpalaCNN,
+        betas=(0.9, 0.99),
+    )
     assert parse_value("MlpLstmPolicy") == "MlpLstmPolicy" and parse_value(3) == 3 and parse_value("[1, -2]") == [1, -2]
     for evil in ["__import__('os').system('true')", "dict(x=os.system)", "dict(**x)", "dict(x=print('hi'))", "lin_x"]:
         with pytest.raises(ValueError, match="cannot read|allowlist"):
@@ -51,8 +58,10 @@ def test_zoo_values_are_parsed_without_eval():
 
 def test_atari_games_use_the_atari_entry_without_its_wrapper(tmp_path):
     zoo = tmp_path / "zoo.yml"
-    zoo.write_text("atari:\n  env_wrapper:\n    - stable_baselines3.common.atari_wrappers.AtariWrapper\n  frame_stack: 4\n"
-                   "  policy_kwargs: 'dict(features_extractor_class=sb3_rtrl.torch_layers.ImpalaCNN)'\n")  # fmt: skip
+    zoo.write_text(
+        "atari:\n  env_wrapper:\n    - stable_baselines3.common.atari_wrappers.AtariWrapper\n  frame_stack: 4\n"
+        "  policy_kwargs: 'dict(features_extractor_class=sb3_rtrl.torch_layers.ImpalaCNN)'\n"
+    )
     entry, source = lookup([str(zoo)], "ALE/Breakout-v5")
     assert source == f"{zoo}:atari" and "env_wrapper" not in entry and entry["frame_stack"] == 4
     assert entry["policy_kwargs"]["features_extractor_class"] is ImpalaCNN
@@ -61,11 +70,18 @@ def test_atari_games_use_the_atari_entry_without_its_wrapper(tmp_path):
 
 def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
     zoo = tmp_path / "zoo.yml"
-    zoo.write_text("CartPoleNoVel-v1:\n  n_envs: 4\n  n_steps: 8\n  learning_rate: lin_1e-3\n  normalize: true\n"
-                   "  policy_kwargs: 'dict(hidden_size=16)'\n")  # fmt: skip
-    specs = build_specs(["sb3_rtrl/CartPoleNoVel-v1"], ["rtrl_a2c", "tbptt_a2c"], 1000, [0, 1],
-                        overrides=[("rtrl_a2c", "n_steps", 4)],
-                        hyperparams={"rtrl_a2c": str(zoo), "tbptt_a2c": str(zoo)})  # fmt: skip
+    zoo.write_text(
+        "CartPoleNoVel-v1:\n  n_envs: 4\n  n_steps: 8\n  learning_rate: lin_1e-3\n  normalize: true\n"
+        "  policy_kwargs: 'dict(hidden_size=16)'\n"
+    )
+    specs = build_specs(
+        ["sb3_rtrl/CartPoleNoVel-v1"],
+        ["rtrl_a2c", "tbptt_a2c"],
+        1000,
+        [0, 1],
+        overrides=[("rtrl_a2c", "n_steps", 4)],
+        hyperparams={"rtrl_a2c": str(zoo), "tbptt_a2c": str(zoo)},
+    )
     assert len(specs) == 4
     rtrl, tbptt = specs[0], specs[2]
     assert rtrl.n_envs == 4 and rtrl.normalize and rtrl.kwargs["n_steps"] == 4 and tbptt.kwargs["n_steps"] == 8
@@ -96,10 +112,20 @@ def test_shipped_and_zoo_files_are_found():
 
 
 def test_compare_in_process_writes_table_csv_and_curves(tmp_path, helper_learners, capsys):
-    results = compare([DELAYED_RECALL_ID], ["rtrl_a2c", "a2c", "raises"], 256, seeds=1, out=str(tmp_path),
-                      threshold=-1.0, progress_bar=False, n_envs=2, eval_every=128, eval_episodes=2,
-                      final_eval_episodes=2,
-                      overrides=[(None, "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))])  # fmt: skip
+    results = compare(
+        [DELAYED_RECALL_ID],
+        ["rtrl_a2c", "a2c", "raises"],
+        256,
+        seeds=1,
+        out=str(tmp_path),
+        threshold=-1.0,
+        progress_bar=False,
+        n_envs=2,
+        eval_every=128,
+        eval_episodes=2,
+        final_eval_episodes=2,
+        overrides=[(None, "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))],
+    )
     ok = {r.spec.learner: r for r in results}
     assert ok["rtrl_a2c"].error is None and ok["a2c"].error is None
     assert "RuntimeError: this learner always fails" in ok["raises"].error
@@ -114,9 +140,19 @@ def test_compare_in_process_writes_table_csv_and_curves(tmp_path, helper_learner
 
 
 def test_compare_in_processes_survives_a_dead_process(tmp_path, helper_learners):
-    results = compare([DELAYED_RECALL_ID], ["dies", "rtrl_a2c"], 64, seeds=1, jobs=2, out=str(tmp_path),
-                      progress_bar=False, n_envs=2, eval_episodes=1, final_eval_episodes=1,
-                      overrides=[("rtrl_a2c", "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))])  # fmt: skip
+    results = compare(
+        [DELAYED_RECALL_ID],
+        ["dies", "rtrl_a2c"],
+        64,
+        seeds=1,
+        jobs=2,
+        out=str(tmp_path),
+        progress_bar=False,
+        n_envs=2,
+        eval_episodes=1,
+        final_eval_episodes=1,
+        overrides=[("rtrl_a2c", "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))],
+    )
     by_name = {r.spec.learner: r for r in results}
     assert by_name["dies"].error == "the run's process died (exit code 3)"
     assert by_name["rtrl_a2c"].error is None and by_name["rtrl_a2c"].steps_done == 64
@@ -171,8 +207,9 @@ def test_an_interrupted_comparison_keeps_what_finished_and_leaves_no_worker(tmp_
     # waiting for the pipe's end nor outlive the test.
     log_path = tmp_path / "compare.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 120
         # Wait until the quick run has finished (its points are on disk) and the other one is running.

@@ -71,9 +71,15 @@ def test_envpool_backend_has_the_ale_settings_and_sb3_semantics():
             break
     assert len(games) >= 2 and all(g["l"] > 0 and g["r"] >= 0 for g in games)
     assert dones >= 5 * len(games)  # five lives a game: four lost lives end the agent's episode before the game ends
-    model = RTRLA2C("CnnLstmPolicy", env, n_steps=8, seed=0,
-                    policy_kwargs=dict(hidden_size=16, features_extractor_class=ImpalaCNN,
-                                       features_extractor_kwargs=dict(features_dim=32)))  # fmt: skip
+    model = RTRLA2C(
+        "CnnLstmPolicy",
+        env,
+        n_steps=8,
+        seed=0,
+        policy_kwargs=dict(
+            hidden_size=16, features_extractor_class=ImpalaCNN, features_extractor_kwargs=dict(features_dim=32)
+        ),
+    )
     model.learn(48)
     rewards, lengths = evaluate_policy(model, env, n_eval_episodes=3, return_episode_rewards=True)
     assert len(rewards) == 3 and min(lengths) > 100  # whole games (Monitor's statistics), not single lives
@@ -131,9 +137,18 @@ def test_atari_paper_stack_and_life_loss_reset():
     env = make_atari_env("Breakout", n_envs=2, seed=0)
     assert env.observation_space.shape == (84, 84, 4)
     assert env.action_space.n == 4  # minimal action set
-    model = RTRLA2C("CnnLstmPolicy", env, n_steps=8, seed=0,
-                    policy_kwargs=dict(hidden_size=16, features_extractor_class=ImpalaCNN, prev_reward=True,
-                                       features_extractor_kwargs=dict(features_dim=32)))  # fmt: skip
+    model = RTRLA2C(
+        "CnnLstmPolicy",
+        env,
+        n_steps=8,
+        seed=0,
+        policy_kwargs=dict(
+            hidden_size=16,
+            features_extractor_class=ImpalaCNN,
+            prev_reward=True,
+            features_extractor_kwargs=dict(features_dim=32),
+        ),
+    )
     recorder = LifeLossRecorder()
     model.learn(600, callback=recorder)
     assert recorder.events, "no life was lost in 600 steps of random Breakout"
@@ -147,9 +162,15 @@ def test_procgen_factory_and_smoke_run():
 
     env = make_procgen_env("chaser", n_envs=2, seed=0)
     assert env.observation_space.shape == (64, 64, 3) and env.action_space.n == 15
-    model = RTRLA2C("CnnLstmPolicy", env, n_steps=5, seed=0,
-                    policy_kwargs=dict(hidden_size=16, features_extractor_class=ImpalaCNN,
-                                       features_extractor_kwargs=dict(features_dim=32)))  # fmt: skip
+    model = RTRLA2C(
+        "CnnLstmPolicy",
+        env,
+        n_steps=5,
+        seed=0,
+        policy_kwargs=dict(
+            hidden_size=16, features_extractor_class=ImpalaCNN, features_extractor_kwargs=dict(features_dim=32)
+        ),
+    )
     model.learn(200)
     assert model.num_timesteps >= 200
     memory = make_procgen_env("heist", n_envs=1, distribution_mode="memory", seed=0)
@@ -158,9 +179,12 @@ def test_procgen_factory_and_smoke_run():
 
 @pytest.mark.parametrize(
     "game, mode, match",
-    [("chasr", "hard", "unknown ProcGen game"), ("chaser", "memory", "'memory' mode exists only for"),
-     ("chaser", "extreme", "distribution_mode must be one of")],
-)  # fmt: skip
+    [
+        ("chasr", "hard", "unknown ProcGen game"),
+        ("chaser", "memory", "'memory' mode exists only for"),
+        ("chaser", "extreme", "distribution_mode must be one of"),
+    ],
+)
 def test_procgen_names_checked_before_the_interpreter_can_abort(game, mode, match):
     from sb3_rtrl.envs.procgen import check_procgen_args
 
@@ -213,8 +237,17 @@ def test_dmlab_adapter_on_the_stand_in(deepmind_lab_stand_in):
 def test_dmlab_protocol_end_to_end(deepmind_lab_stand_in, tmp_path):
     from sb3_rtrl.experiments import run_dmlab_protocol
 
-    model = run_dmlab_protocol(pretrain_steps=64, steps=64, out=str(tmp_path), n_envs=2, n_steps=8, hidden_size=8,
-                               tensorboard=True, verbose=0, device="cpu")  # fmt: skip
+    model = run_dmlab_protocol(
+        pretrain_steps=64,
+        steps=64,
+        out=str(tmp_path),
+        n_envs=2,
+        n_steps=8,
+        hidden_size=8,
+        tensorboard=True,
+        verbose=0,
+        device="cpu",
+    )
     assert model.gradient == "rtrl" and model.policy.freeze_features_extractor
     assert not any(p.requires_grad for p in model.policy.features_extractor.parameters())
     pre = RTRLA2C.load(tmp_path / "pretrain" / "final.zip", device="cpu")
@@ -369,8 +402,18 @@ def test_copy_task_learning_rate_follows_the_curriculum(monkeypatch):
 
     monkeypatch.setattr(th.optim, "Adam", adam)
     # A threshold of 0 moves the curriculum on at every evaluation: lengths 2, 3, 4, 5.
-    result = train_copy_task(max_length=5, hidden_size=8, batch_size=4, learning_rate=rate, max_tokens=40, eval_every=10,
-                             eval_sequences=10, curriculum=True, curriculum_threshold=0.0, verbose=False)  # fmt: skip
+    result = train_copy_task(
+        max_length=5,
+        hidden_size=8,
+        batch_size=4,
+        learning_rate=rate,
+        max_tokens=40,
+        eval_every=10,
+        eval_sequences=10,
+        curriculum=True,
+        curriculum_threshold=0.0,
+        verbose=False,
+    )
     assert asked == [2, 3, 4, 5] and result.tokens == 160
     assert result.reached == [(2, 10), (3, 20), (4, 30)]  # 5 never reached the target accuracy of 1
     assert optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 / 5)

@@ -54,8 +54,14 @@ def fake_hub(tmp_path, monkeypatch):
 
 def trained_model(learning_rate=7e-4, **policy_kwargs):
     env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
-    model = RTRLA2C("MlpLstmPolicy", env, n_steps=4, seed=0, learning_rate=learning_rate,
-                    policy_kwargs=dict(hidden_size=8, **policy_kwargs))  # fmt: skip
+    model = RTRLA2C(
+        "MlpLstmPolicy",
+        env,
+        n_steps=4,
+        seed=0,
+        learning_rate=learning_rate,
+        policy_kwargs=dict(hidden_size=8, **policy_kwargs),
+    )
     return model.learn(64)
 
 
@@ -75,8 +81,7 @@ def test_package_to_hub_layout_card_and_round_trip(fake_hub, cell):
 
     model = trained_model(cell=cell)
     eval_env = make_vec_env(DELAYED_RECALL_ID, n_envs=1, seed=1, env_kwargs=dict(delay=4))
-    url = package_to_hub(model, "user/rtrl-recall", DELAYED_RECALL_ID, eval_env, model_name="rtrl-recall",
-                         n_eval_episodes=4)  # fmt: skip
+    url = package_to_hub(model, "user/rtrl-recall", DELAYED_RECALL_ID, eval_env, model_name="rtrl-recall", n_eval_episodes=4)
     assert "user/rtrl-recall" in url
     repo = fake_hub / "user" / "rtrl-recall"
     assert (repo / "rtrl-recall.zip").is_file()

@@ -165,10 +165,23 @@ def test_kernels_on_emulated_cuda_threads(tmp_path):
     source = kernels.cuda_sources()[0]
     binary = tmp_path / "check"
     build = subprocess.run(
-        [GXX, "-std=c++20", "-O1", "-pthread", "-w", f"-I{here}", f'-DSENSITIVITY_CU="{source}"', "-x", "c++",
-         str(here / "check_sensitivity_kernels.cpp"), "-o", str(binary)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            GXX,
+            "-std=c++20",
+            "-O1",
+            "-pthread",
+            "-w",
+            f"-I{here}",
+            f'-DSENSITIVITY_CU="{source}"',
+            "-x",
+            "c++",
+            str(here / "check_sensitivity_kernels.cpp"),
+            "-o",
+            str(binary),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr

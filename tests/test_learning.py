@@ -12,8 +12,15 @@ from sb3_rtrl.train import evaluate, make_env
 
 def success_after_training(gradient: str, delay: int, n_steps: int, steps: int, seed: int, **policy_kwargs) -> float:
     env = make_env(DELAYED_RECALL_ID, 16, seed, None, dict(delay=delay))
-    model = RTRLA2C("MlpLstmPolicy", env, n_steps=n_steps, learning_rate=3e-3, gradient=gradient, seed=seed,
-                    policy_kwargs=dict(hidden_size=32, **policy_kwargs))  # fmt: skip
+    model = RTRLA2C(
+        "MlpLstmPolicy",
+        env,
+        n_steps=n_steps,
+        learning_rate=3e-3,
+        gradient=gradient,
+        seed=seed,
+        policy_kwargs=dict(hidden_size=32, **policy_kwargs),
+    )
     model.learn(steps)
     _, _, success = evaluate(model, make_env(DELAYED_RECALL_ID, 1, seed + 1000, None, dict(delay=delay)), 100)
     assert success is not None
@@ -61,10 +68,21 @@ def test_shipped_zoo_entry_reaches_its_documented_score(learner, env_id, steps, 
     """The zoo file's entry for ``env_id``, two seeds in parallel via ``compare`` (a few minutes each)."""
     if env_id.startswith("popgym-"):
         pytest.importorskip("popgym")
-    results = compare([env_id], [learner], steps, seeds=2, jobs=2, out=str(tmp_path), progress_bar=False,
-                      eval_every=steps // 5, eval_episodes=5, final_eval_episodes=20)  # fmt: skip
+    results = compare(
+        [env_id],
+        [learner],
+        steps,
+        seeds=2,
+        jobs=2,
+        out=str(tmp_path),
+        progress_bar=False,
+        eval_every=steps // 5,
+        eval_episodes=5,
+        final_eval_episodes=20,
+    )
     assert all(r.error is None for r in results), [r.error for r in results]
-    assert all(r.spec.source.endswith(f"{learner}.yml:{env_id.split('/')[-1]}") or r.spec.source.endswith(env_id)
-               for r in results)  # fmt: skip
+    assert all(
+        r.spec.source.endswith(f"{learner}.yml:{env_id.split('/')[-1]}") or r.spec.source.endswith(env_id) for r in results
+    )
     scores = [r.final_mean for r in results]
     assert np.mean(scores) >= floor, f"{env_id}: final greedy return per seed {scores}, documented floor {floor}"

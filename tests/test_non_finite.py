@@ -73,9 +73,11 @@ def test_nan_reward_is_named_with_the_update_and_the_weights_stay():
 
 
 def test_nan_reward_read_by_the_cell_is_named_while_acting():
-    learn_raises(model_on(lambda: Poisoned("reward", np.nan, at=6), prev_reward=True),
-                 r"non-finite previous reward \(nan at environment 0\) reached the policy, at step 2 of the rollout "
-                 r"for update 2")  # fmt: skip
+    learn_raises(
+        model_on(lambda: Poisoned("reward", np.nan, at=6), prev_reward=True),
+        r"non-finite previous reward \(nan at environment 0\) reached the policy, at step 2 of the rollout "
+        r"for update 2",
+    )
 
 
 def test_nan_observation_is_named_while_acting():
@@ -104,8 +106,11 @@ def test_infinite_sensitivity_is_named_by_parameter():
     model = model_on(lambda: Poisoned("reward", 1.0))
     model.learn(8)
     model._rtrl_state.sensitivities[1][0, 2] = float("inf")  # the eLSTM units' weight_hh's sensitivity, environment 0
-    learn_raises(model, r"non-finite sensitivity of cell\.elstm\.weight_hh \(inf at index \(0, 2\)\) at update 2",
-                 reset_num_timesteps=False)  # fmt: skip
+    learn_raises(
+        model,
+        r"non-finite sensitivity of cell\.elstm\.weight_hh \(inf at index \(0, 2\)\) at update 2",
+        reset_num_timesteps=False,
+    )
 
 
 def test_non_finite_cell_state_is_named_while_acting():

@@ -44,8 +44,14 @@ def sequence(policy: RTRLActorCriticPolicy, steps: int, batch: int, generator: t
     prev_actions = policy.encode_actions(th.randint(0, 3, (steps * batch, 1), generator=generator)).double()
     prev_rewards = th.randn(steps * batch, generator=generator, dtype=th.float64)
     weights = th.randn(3, steps * batch, generator=generator, dtype=th.float64)
-    return dict(obs=obs, actions=actions, starts=starts, prev_actions=prev_actions if policy.prev_action else None,
-                prev_rewards=prev_rewards if policy.prev_reward else None, weights=weights)  # fmt: skip
+    return dict(
+        obs=obs,
+        actions=actions,
+        starts=starts,
+        prev_actions=prev_actions if policy.prev_action else None,
+        prev_rewards=prev_rewards if policy.prev_reward else None,
+        weights=weights,
+    )
 
 
 def loss_and_state(policy, data, rows, state, gradient):
@@ -55,9 +61,15 @@ def loss_and_state(policy, data, rows, state, gradient):
     prev_a = None if data["prev_actions"] is None else data["prev_actions"][flat]
     prev_r = None if data["prev_rewards"] is None else data["prev_rewards"][flat]
     values, log_prob, entropy, new_state = policy.evaluate_segment(
-        data["obs"][flat], data["actions"][flat], data["starts"][rows], state, prev_a, prev_r, gradient=gradient,
+        data["obs"][flat],
+        data["actions"][flat],
+        data["starts"][rows],
+        state,
+        prev_a,
+        prev_r,
+        gradient=gradient,
         backend="torch",
-    )  # fmt: skip
+    )
     w = data["weights"][:, flat]
     return (w[0] * values + w[1] * log_prob + w[2] * entropy).sum(), new_state
 
@@ -65,8 +77,9 @@ def loss_and_state(policy, data, rows, state, gradient):
 @pytest.mark.parametrize("options", OPTIONS, ids=IDS)
 def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
     th.manual_seed(0)
-    policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3,
-                                   **{"hidden_size": 5, **options}).double()  # fmt: skip
+    policy = RTRLActorCriticPolicy(
+        spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3, **{"hidden_size": 5, **options}
+    ).double()
     # SB3's preprocessing casts Box observations to float32; FlattenExtractor of a (3,) Box is the identity.
     separate = not policy.share_features_extractor
     policy.extract_features = lambda obs, extractor=None: (obs, obs) if separate else obs  # type: ignore[method-assign]
@@ -112,16 +125,28 @@ class LinearExtractor(BaseFeaturesExtractor):
 def test_separate_extractors_feed_separate_cells(skip_connection):
     """share_features_extractor=False: the actor's outputs depend on the actor's extractor only, the values on the critic's."""
     th.manual_seed(0)
-    policy = RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), spaces.Discrete(3), lambda _: 1e-3, hidden_size=5,
-                                   features_extractor_class=LinearExtractor, share_features_extractor=False,
-                                   skip_connection=skip_connection, prev_reward=True)  # fmt: skip
+    policy = RTRLActorCriticPolicy(
+        spaces.Box(-1, 1, (3,)),
+        spaces.Discrete(3),
+        lambda _: 1e-3,
+        hidden_size=5,
+        features_extractor_class=LinearExtractor,
+        share_features_extractor=False,
+        skip_connection=skip_connection,
+        prev_reward=True,
+    )
     assert policy.critic_cell and policy.pi_features_extractor is not policy.vf_features_extractor
     assert policy.cell.input_size == 2 * 4 + 1 and policy.cell.hidden_size == 10
     data = sequence(policy, 12, 2, th.Generator().manual_seed(2))
     values, log_prob, entropy, _ = policy.evaluate_segment(
-        data["obs"], data["actions"], data["starts"], initial_state(policy.cell, 2), None, data["prev_rewards"],
+        data["obs"],
+        data["actions"],
+        data["starts"],
+        initial_state(policy.cell, 2),
+        None,
+        data["prev_rewards"],
         backend="torch",
-    )  # fmt: skip
+    )
     pi_params = list(policy.pi_features_extractor.parameters())
     vf_params = list(policy.vf_features_extractor.parameters())
     for output, reads, ignores in [
@@ -140,6 +165,7 @@ def test_separate_extractors_need_the_critic_cell():
     box, discrete = spaces.Box(-1, 1, (3,)), spaces.Discrete(3)
     with pytest.raises(ValueError, match="share_features_extractor=False with shared_lstm=True"):
         RTRLActorCriticPolicy(box, discrete, lambda _: 1e-3, share_features_extractor=False, shared_lstm=True)
-    policy = RTRLActorCriticPolicy(box, discrete, lambda _: 1e-3, hidden_size=4, share_features_extractor=False,
-                                   enable_critic_lstm=True)  # fmt: skip
+    policy = RTRLActorCriticPolicy(
+        box, discrete, lambda _: 1e-3, hidden_size=4, share_features_extractor=False, enable_critic_lstm=True
+    )
     assert policy._get_constructor_parameters()["share_features_extractor"] is False

@@ -56,10 +56,18 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
     th.set_default_dtype(th.float64)
     try:
         model = RTRLPPO(
-            "MlpLstmPolicy", recall_env(n_envs=2, delay=2), n_steps=7, batch_size=batch_size, n_epochs=2,
-            chunk_length=chunk_length, learning_rate=0.0, max_grad_norm=math.inf, ent_coef=0.01, seed=3,
+            "MlpLstmPolicy",
+            recall_env(n_envs=2, delay=2),
+            n_steps=7,
+            batch_size=batch_size,
+            n_epochs=2,
+            chunk_length=chunk_length,
+            learning_rate=0.0,
+            max_grad_norm=math.inf,
+            ent_coef=0.01,
+            seed=3,
             policy_kwargs=dict(dict(hidden_size=5, net_arch=[6], prev_action=True, prev_reward=True), **CELL_OPTIONS[cell]),
-        )  # fmt: skip
+        )
         policy = model.policy
         policy.extract_features = lambda obs, features_extractor=None: obs.to(th.float64)  # type: ignore[method-assign]
         records = []
@@ -68,9 +76,16 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
 
         def recording_train():
             buf = model.rollout_buffer
-            arrays = dict(obs=buf.observations, actions=buf.actions, starts=buf.episode_starts, adv=buf.advantages,
-                          returns=buf.returns, log_probs=buf.log_probs, prev_a=model._rollout_prev_actions,
-                          prev_r=model._rollout_prev_rewards)  # fmt: skip
+            arrays = dict(
+                obs=buf.observations,
+                actions=buf.actions,
+                starts=buf.episode_starts,
+                adv=buf.advantages,
+                returns=buf.returns,
+                log_probs=buf.log_probs,
+                prev_a=model._rollout_prev_actions,
+                prev_r=model._rollout_prev_rewards,
+            )
             records.append(dict({k: v.copy() for k, v in arrays.items()}, batches=[], grads=[]))
             train()
 
@@ -100,9 +115,14 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
 
         # Ground truth: autograd through the whole history from the zero state, nothing cut.
         values, log_prob, entropy, _ = policy.evaluate_segment(
-            flat(history["obs"]), flat(history["actions"]).long().flatten(), th.as_tensor(history["starts"]).bool(),
-            initial_state(policy.cell, 2), flat(history["prev_a"]), flat(history["prev_r"]), gradient="tbptt",
-        )  # fmt: skip
+            flat(history["obs"]),
+            flat(history["actions"]).long().flatten(),
+            th.as_tensor(history["starts"]).bool(),
+            initial_state(policy.cell, 2),
+            flat(history["prev_a"]),
+            flat(history["prev_r"]),
+            gradient="tbptt",
+        )
         outputs = dict(values=values, log_prob=log_prob, entropy=entropy)
         names = [name for name, _ in policy.named_parameters()]
         lengths = set()
@@ -114,8 +134,11 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
                 rows = th.as_tensor([(7 * update + t) * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
                 local = th.as_tensor([t * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
                 out = {k: v[rows] for k, v in outputs.items()}
-                out.update(advantages=flat(record["adv"])[local], returns=flat(record["returns"])[local],
-                           old_log_prob=flat(record["log_probs"])[local])  # fmt: skip
+                out.update(
+                    advantages=flat(record["adv"])[local],
+                    returns=flat(record["returns"])[local],
+                    old_log_prob=flat(record["log_probs"])[local],
+                )
                 truth = th.autograd.grad(ppo_loss(model, out), list(policy.parameters()), retain_graph=True)
                 for name, g, expected in zip(names, got, truth):
                     error = (g - expected).norm() / expected.norm().clamp_min(1e-300)
@@ -129,9 +152,15 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
 
 
 def loss_inputs(**changes):
-    batch = dict(values=th.zeros(4, requires_grad=True), log_prob=th.zeros(4, requires_grad=True), entropy=th.zeros(4),
-                 advantages=th.tensor([1.0, 1.0, -1.0, -1.0]), returns=th.full((4,), 5.0), old_values=th.zeros(4),
-                 old_log_prob=th.tensor([-0.5, 0.0, 0.5, 0.0]))  # fmt: skip
+    batch = dict(
+        values=th.zeros(4, requires_grad=True),
+        log_prob=th.zeros(4, requires_grad=True),
+        entropy=th.zeros(4),
+        advantages=th.tensor([1.0, 1.0, -1.0, -1.0]),
+        returns=th.full((4,), 5.0),
+        old_values=th.zeros(4),
+        old_log_prob=th.tensor([-0.5, 0.0, 0.5, 0.0]),
+    )
     batch.update(changes)
     return batch
 
@@ -174,16 +203,33 @@ def test_advantage_normalization_makes_the_loss_scale_free():
 
 
 def test_target_kl_stops_the_epochs_early():
-    model = RTRLPPO("MlpLstmPolicy", recall_env(n_envs=4), n_steps=16, batch_size=16, n_epochs=5, learning_rate=1e-2,
-                    target_kl=1e-9, policy_kwargs=SMALL, seed=0)  # fmt: skip
+    model = RTRLPPO(
+        "MlpLstmPolicy",
+        recall_env(n_envs=4),
+        n_steps=16,
+        batch_size=16,
+        n_epochs=5,
+        learning_rate=1e-2,
+        target_kl=1e-9,
+        policy_kwargs=SMALL,
+        seed=0,
+    )
     steps = []
     step = model.policy.optimizer.step
     model.policy.optimizer.step = lambda *a, **k: steps.append(1) or step(*a, **k)
     model.learn(64)
     # The first minibatch has KL 0 and updates; the next one has moved away and stops the whole update.
     assert len(steps) == 1 and model._n_updates == 1
-    model = RTRLPPO("MlpLstmPolicy", recall_env(n_envs=4), n_steps=16, batch_size=16, n_epochs=5, learning_rate=1e-2,
-                    policy_kwargs=SMALL, seed=0)  # fmt: skip
+    model = RTRLPPO(
+        "MlpLstmPolicy",
+        recall_env(n_envs=4),
+        n_steps=16,
+        batch_size=16,
+        n_epochs=5,
+        learning_rate=1e-2,
+        policy_kwargs=SMALL,
+        seed=0,
+    )
     model.learn(64)
     assert model._n_updates == 5
 
@@ -209,19 +255,33 @@ def test_recurrent_ppo_arguments_and_defaults():
     ]:
         with pytest.raises(ValueError, match=match):
             RTRLPPO("MlpLstmPolicy", env, policy_kwargs=kwargs)
-    for kwargs, match in [(dict(n_epochs=0), "n_epochs"), (dict(batch_size=0), "batch_size"),
-                          (dict(clip_range=-0.1), "clip_range"), (dict(clip_range_vf=0.0), "clip_range_vf"),
-                          (dict(target_kl=-1.0), "target_kl"), (dict(batch_size=1), "normalize_advantage")]:  # fmt: skip
+    for kwargs, match in [
+        (dict(n_epochs=0), "n_epochs"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(clip_range=-0.1), "clip_range"),
+        (dict(clip_range_vf=0.0), "clip_range_vf"),
+        (dict(target_kl=-1.0), "target_kl"),
+        (dict(batch_size=1), "normalize_advantage"),
+    ]:
         with pytest.raises(ValueError, match=match):
             RTRLPPO("MlpLstmPolicy", env, **kwargs)
 
 
 def test_recurrent_ppo_script_runs_with_the_class_changed(tmp_path):
     env = recall_env(n_envs=4)
-    kwargs = dict(n_steps=32, batch_size=64, n_epochs=2, learning_rate=7e-4, gae_lambda=0.98, max_grad_norm=1.0,
-                  clip_range=lambda progress: 0.2 * progress, clip_range_vf=0.5, target_kl=0.5,
-                  policy_kwargs=dict(lstm_hidden_size=16, net_arch=dict(vf=[16], pi=[]), ortho_init=False),
-                  seed=0)  # fmt: skip
+    kwargs = dict(
+        n_steps=32,
+        batch_size=64,
+        n_epochs=2,
+        learning_rate=7e-4,
+        gae_lambda=0.98,
+        max_grad_norm=1.0,
+        clip_range=lambda progress: 0.2 * progress,
+        clip_range_vf=0.5,
+        target_kl=0.5,
+        policy_kwargs=dict(lstm_hidden_size=16, net_arch=dict(vf=[16], pi=[]), ortho_init=False),
+        seed=0,
+    )
     model = RTRLPPO("MlpLstmPolicy", env, **kwargs)
     model.learn(256)
     assert model.logger.name_to_value["train/clip_range"] < 0.2

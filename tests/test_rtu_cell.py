@@ -50,8 +50,9 @@ def test_state_keeps_its_scale_and_slow_units_remember():
     h, _ = cell(x, th.zeros(1, 64, dtype=th.float64), th.zeros(300, 1, dtype=th.bool))
     assert float(h[-1].abs().sum()) > 0.03 * float(h[0].abs().sum())
     noise = th.randn(4000, 1, 4, dtype=th.float64)
-    h, _ = RTUCell(4, 64, r_min=0.0, r_max=0.9, dtype=th.float64)(noise, th.zeros(1, 64, dtype=th.float64),
-                                                                    th.zeros(4000, 1, dtype=th.bool))  # fmt: skip
+    h, _ = RTUCell(4, 64, r_min=0.0, r_max=0.9, dtype=th.float64)(
+        noise, th.zeros(1, 64, dtype=th.float64), th.zeros(4000, 1, dtype=th.bool)
+    )
     assert 0.3 < float(h[100:].std()) < 3.0
 
 
@@ -65,10 +66,18 @@ def test_timescales_spread_over_each_group():
     th.testing.assert_close(th.exp(-th.exp(one.nu_log.detach())), th.tensor([math.exp(-1 / 7)]), rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(activation="tanh"), "activation"), (dict(r_min=0.9, r_max=0.5), "r_min"),
-                                           (dict(max_phase=0.0), "max_phase"), (dict(timescales=(0.0, 5.0)), "timescales"),
-                                           (dict(timescales=(9.0, 5.0)), "timescales"), (dict(timescales=5.0), "timescales"),
-                                           (dict(timescales=(1.0, 5.0), r_min=0.5), "not both")])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(activation="tanh"), "activation"),
+        (dict(r_min=0.9, r_max=0.5), "r_min"),
+        (dict(max_phase=0.0), "max_phase"),
+        (dict(timescales=(0.0, 5.0)), "timescales"),
+        (dict(timescales=(9.0, 5.0)), "timescales"),
+        (dict(timescales=5.0), "timescales"),
+        (dict(timescales=(1.0, 5.0), r_min=0.5), "not both"),
+    ],
+)
 def test_bad_arguments_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RTUCell(3, 4, **kwargs)

@@ -96,8 +96,11 @@ def test_the_reported_exploit_runs_nothing(saved, tmp_path):
     items = evil["policy_kwargs"]["items"]
     items["features_extractor_class"] = {"kind": "class", "path": "torch.utils.cpp_extension:subprocess.Popen"}
     items["features_extractor_kwargs"] = {"kind": "dict", "items": {"executable": "/bin/sh"}}
-    argv = {" sh": {"type": "Discrete", "n": 2, "start": 0}, "-c": {"type": "Discrete", "n": 2, "start": 0},
-            f"touch {marker}": {"type": "Discrete", "n": 2, "start": 0}}  # fmt: skip
+    argv = {
+        " sh": {"type": "Discrete", "n": 2, "start": 0},
+        "-c": {"type": "Discrete", "n": 2, "start": 0},
+        f"touch {marker}": {"type": "Discrete", "n": 2, "start": 0},
+    }
     evil["observation_space"] = {"kind": "space", "space": {"type": "Dict", "spaces": argv}}
     write_with_description(path, tmp_path / "evil.zip", evil)
     with pytest.raises(UntrustedContentError, match=r"features_extractor_class.*not on the safe-load allowlist"):
@@ -269,13 +272,51 @@ class Watcher:
     Audit hooks cannot be removed, so one is installed per process and reads ``active``.
     """
 
-    AUDITED = ("import", "exec", "compile", "os.system", "subprocess.Popen", "os.posix_spawn", "os.exec", "os.spawn",
-               "open", "ctypes.dlopen", "pickle.find_class", "socket.connect", "shutil.", "os.remove", "os.mkdir")  # fmt: skip
-    FORBIDDEN_C = ("builtins.eval", "builtins.exec", "builtins.compile", "builtins.__import__", "builtins.open",
-                   "posix.system", "_imp.", "_pickle.", "marshal.", "posix.spawn", "posix.exec", "posix.fork")  # fmt: skip
+    AUDITED = (
+        "import",
+        "exec",
+        "compile",
+        "os.system",
+        "subprocess.Popen",
+        "os.posix_spawn",
+        "os.exec",
+        "os.spawn",
+        "open",
+        "ctypes.dlopen",
+        "pickle.find_class",
+        "socket.connect",
+        "shutil.",
+        "os.remove",
+        "os.mkdir",
+    )
+    FORBIDDEN_C = (
+        "builtins.eval",
+        "builtins.exec",
+        "builtins.compile",
+        "builtins.__import__",
+        "builtins.open",
+        "posix.system",
+        "_imp.",
+        "_pickle.",
+        "marshal.",
+        "posix.spawn",
+        "posix.exec",
+        "posix.fork",
+    )
     # Where the code that a rebuild runs may live.
-    ALLOWED_MODULES = ("sb3_rtrl.safe_load", "gymnasium.spaces.", "numpy.", "stable_baselines3.common.utils", "typing",
-                       "abc", "collections.abc", "enum", "inspect", "functools", "warnings")  # fmt: skip
+    ALLOWED_MODULES = (
+        "sb3_rtrl.safe_load",
+        "gymnasium.spaces.",
+        "numpy.",
+        "stable_baselines3.common.utils",
+        "typing",
+        "abc",
+        "collections.abc",
+        "enum",
+        "inspect",
+        "functools",
+        "warnings",
+    )
     installed = False
     current: Watcher | None = None
 
@@ -312,7 +353,7 @@ class Watcher:
     def problems(self) -> list[str]:
         outside = [
             m for m in self.python - {__name__} if not (m in self.ALLOWED_MODULES or m.startswith(self.ALLOWED_MODULES))
-        ]  # fmt: skip
+        ]
         forbidden = [c for c in self.c_calls if c.startswith(self.FORBIDDEN_C)]
         return [*self.events, *(f"python code of {m}" for m in outside), *(f"called {c}" for c in forbidden)]
 
@@ -351,17 +392,32 @@ def real_descriptions() -> list[dict[str, Any]]:
                 description_of(lambda: small_model(policy_kwargs=dict(hidden_size=8))),
                 description_of(
                     lambda: small_model(
-                        learning_rate=LinearSchedule(1e-3, 0.0, 1.0), use_rms_prop=False,
-                        policy_kwargs=dict(hidden_size=8, net_arch=dict(pi=[8], vf=[4]), activation_fn=th.nn.ReLU,
-                                           optimizer_kwargs=dict(betas=(0.9, 0.99)), forget_bias=1.0),
+                        learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
+                        use_rms_prop=False,
+                        policy_kwargs=dict(
+                            hidden_size=8,
+                            net_arch=dict(pi=[8], vf=[4]),
+                            activation_fn=th.nn.ReLU,
+                            optimizer_kwargs=dict(betas=(0.9, 0.99)),
+                            forget_bias=1.0,
+                        ),
                     )
-                ),  # fmt: skip
+                ),
                 description_of(lambda: RTRLA2C("MlpLstmPolicy", dict_env, policy_kwargs=dict(hidden_size=4))),
-                {"observation_space": {"kind": "space", "space": {"type": "Dict", "spaces": {
-                    "a": {"type": "MultiDiscrete", "nvec": [2, 3], "dtype": "int64"},
-                    "b": {"type": "MultiBinary", "n": [2, 2]}}}}},
+                {
+                    "observation_space": {
+                        "kind": "space",
+                        "space": {
+                            "type": "Dict",
+                            "spaces": {
+                                "a": {"type": "MultiDiscrete", "nvec": [2, 3], "dtype": "int64"},
+                                "b": {"type": "MultiBinary", "n": [2, 2]},
+                            },
+                        },
+                    }
+                },
             ]
-        )  # fmt: skip
+        )
     return _DESCRIPTIONS
 
 
@@ -391,7 +447,7 @@ evil_nodes = st.one_of(
         lambda t, d: {"kind": "space", "space": {"type": t, **d}},
         st.sampled_from(["Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict", "Text", "Tuple", "Graph"]),
         st.dictionaries(st.sampled_from(SPACE_FIELDS), json_values),
-    ),  # fmt: skip
+    ),
     json_values,
 )
 

@@ -9,21 +9,26 @@ pytest.importorskip("rl_zoo3")
 
 
 def zoo(*args, cwd):
-    result = subprocess.run([sys.executable, "-m", "sb3_rtrl.zoo", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_rtrl.zoo", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
 
 # The shipped rtrl_a2c entry uses the RTU; the zoo's --hyperparams switch it back to the eLSTM.
-CASES = [("rtrl_a2c", [], "rtu"), ("rtrl_ppo", [], None),
-         ("rtrl_a2c", ["--hyperparams", "policy_kwargs:dict(hidden_size=16, cell='elstm')"], "elstm")]  # fmt: skip
+CASES = [
+    ("rtrl_a2c", [], "rtu"),
+    ("rtrl_ppo", [], None),
+    ("rtrl_a2c", ["--hyperparams", "policy_kwargs:dict(hidden_size=16, cell='elstm')"], "elstm"),
+]
 
 
 @pytest.mark.parametrize("algo, extra, cell", CASES, ids=["rtrl_a2c-rtu", "rtrl_ppo", "rtrl_a2c-elstm"])
 def test_zoo_train_and_enjoy(tmp_path, algo, extra, cell):
-    out = zoo("train", "--algo", algo, "--env", "CartPoleNoVel-v1", "-n", "512", "-f", "logs", "--seed", "0", *extra,
-              cwd=tmp_path)  # fmt: skip
+    out = zoo(
+        "train", "--algo", algo, "--env", "CartPoleNoVel-v1", "-n", "512", "-f", "logs", "--seed", "0", *extra, cwd=tmp_path
+    )
     assert f"zoo/hyperparams/{algo}.yml" in out
     run_dir = tmp_path / "logs" / algo / "CartPoleNoVel-v1_1"
     assert (run_dir / "CartPoleNoVel-v1.zip").is_file()
@@ -31,8 +36,21 @@ def test_zoo_train_and_enjoy(tmp_path, algo, extra, cell):
         from sb3_rtrl import RTRLA2C
 
         assert RTRLA2C.load(run_dir / "CartPoleNoVel-v1.zip").policy.cell_name == cell
-    out = zoo("enjoy", "--algo", algo, "--env", "CartPoleNoVel-v1", "-f", "logs", "--exp-id", "1", "--no-render",
-              "-n", "200", cwd=tmp_path)  # fmt: skip
+    out = zoo(
+        "enjoy",
+        "--algo",
+        algo,
+        "--env",
+        "CartPoleNoVel-v1",
+        "-f",
+        "logs",
+        "--exp-id",
+        "1",
+        "--no-render",
+        "-n",
+        "200",
+        cwd=tmp_path,
+    )
     assert "Mean reward" in out or "Episode Reward" in out
 
 

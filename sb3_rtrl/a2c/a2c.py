@@ -99,12 +99,14 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         target_kl: float | None = None,
         _init_setup_model: bool = True,
     ):
-        given = dict(n_epochs=n_epochs, batch_size=batch_size, clip_range=clip_range, clip_range_vf=clip_range_vf,
-                     target_kl=target_kl)  # fmt: skip
+        given = dict(
+            n_epochs=n_epochs, batch_size=batch_size, clip_range=clip_range, clip_range_vf=clip_range_vf, target_kl=target_kl
+        )
         ignored = [name for name in PPO_ONLY_KWARGS if given[name] is not None]
         if ignored:
-            warnings.warn(f"RTRLA2C ignores the PPO-only argument(s) {', '.join(ignored)}: it makes one update per "
-                          "rollout", stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"RTRLA2C ignores the PPO-only argument(s) {', '.join(ignored)}: it makes one update per rollout", stacklevel=2
+            )
         super().__init__(
             policy,
             env,
@@ -155,9 +157,17 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         state = RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)
 
         values, log_prob, entropy, new_state = self.policy.evaluate_segment(
-            obs, actions, starts, state, prev_actions, prev_rewards,
-            gradient=self.gradient, method=self.rtrl_method, backend=self.rtrl_backend, out=self._rtrl_spare,
-        )  # fmt: skip
+            obs,
+            actions,
+            starts,
+            state,
+            prev_actions,
+            prev_rewards,
+            gradient=self.gradient,
+            method=self.rtrl_method,
+            backend=self.rtrl_backend,
+            out=self._rtrl_spare,
+        )
 
         advantages = buf.to_torch(buf.advantages.reshape(-1))
         if self.normalize_advantage:

@@ -41,8 +41,10 @@ def check_input_mask(cell: str, input_mask: th.Tensor, groups: int, input_size: 
     :param cell: the cell's class name, for the message
     """
     if tuple(input_mask.shape) != (groups, input_size) or input_mask.dtype != th.bool:
-        raise ValueError(f"{cell}: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
-                         f"{input_mask.dtype} {tuple(input_mask.shape)}")  # fmt: skip
+        raise ValueError(
+            f"{cell}: input_mask must be a bool tensor of shape ({groups}, {input_size}), got "
+            f"{input_mask.dtype} {tuple(input_mask.shape)}"
+        )
     if not bool(input_mask.any(dim=1).all()):
         raise ValueError(f"{cell}: input_mask leaves a group without inputs")
 

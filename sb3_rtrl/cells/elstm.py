@@ -113,9 +113,12 @@ class ELSTMCell(ElementwiseRecurrentCell):
         self.out_gate.reset_parameters()
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
-                f"forget_bias={self.forget_bias}" + (f", groups={self.groups}" if self.groups > 1 else "")
-                + (", masked input" if self.masked_input else ""))  # fmt: skip
+        return (
+            f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
+            f"forget_bias={self.forget_bias}"
+            + (f", groups={self.groups}" if self.groups > 1 else "")
+            + (", masked input" if self.masked_input else "")
+        )
 
     def input_weight(self) -> th.Tensor:
         """``weight_ih`` as used: with an input mask, a unit's weights on its group's unread inputs are zero."""

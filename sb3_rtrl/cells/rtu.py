@@ -81,8 +81,10 @@ class RTUCell(ElementwiseRecurrentCell):
         if input_size < 1 or hidden_size < 2:
             raise ValueError(f"RTUCell needs input_size >= 1 and hidden_size >= 2, got {input_size} and {hidden_size}")
         if groups < 1 or hidden_size % (2 * groups):
-            raise ValueError(f"RTUCell: hidden_size={hidden_size} must divide into groups={groups} of an even size "
-                             "(each unit is a pair of reals)")  # fmt: skip
+            raise ValueError(
+                f"RTUCell: hidden_size={hidden_size} must divide into groups={groups} of an even size "
+                "(each unit is a pair of reals)"
+            )
         if activation not in ACTIVATIONS:
             raise ValueError(f"RTUCell: activation must be one of {ACTIVATIONS}, got {activation!r}")
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (r_min, r_max, max_phase)):
@@ -152,10 +154,12 @@ class RTUCell(ElementwiseRecurrentCell):
 
     def extra_repr(self) -> str:
         init = f"timescales={self.timescales}" if self.timescales is not None else f"r=[{self.r_min}, {self.r_max}]"
-        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation}, {init}, "
-                f"max_phase={self.max_phase:.3g}, input_init_std={self.input_init_std:.3g}"
-                + (f", groups={self.groups}" if self.groups > 1 else "")
-                + (", masked input" if self.masked_input else ""))  # fmt: skip
+        return (
+            f"{self.input_size}, {self.hidden_size}, activation={self.activation}, {init}, "
+            f"max_phase={self.max_phase:.3g}, input_init_std={self.input_init_std:.3g}"
+            + (f", groups={self.groups}" if self.groups > 1 else "")
+            + (", masked input" if self.masked_input else "")
+        )
 
     # ------------------------------------------------------------------ parameters as the recurrence uses them
 

@@ -73,9 +73,12 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         **kwargs: Any,
     ):
         super().__init__(
-            policy, env, _init_setup_model=False,
-            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary), **kwargs,
-        )  # fmt: skip
+            policy,
+            env,
+            _init_setup_model=False,
+            supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+            **kwargs,
+        )
         # The cell is named in the saved policy_kwargs, so that a file keeps its cell when the default changes.
         if isinstance(self.policy_kwargs, dict) and "cell" not in self.policy_kwargs:
             self.policy_kwargs = {**self.policy_kwargs, "cell": DEFAULT_CELL}
@@ -106,8 +109,10 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         self._stats_window_size = check_int("stats_window_size", self._stats_window_size, 1)
         if self.rtrl_backend == "cupy":
             if self.device.type != "cuda":
-                raise ValueError(f"rtrl_backend='cupy' runs CUDA kernels, but this model is on {self.device}: "
-                                 "use device='cuda', or rtrl_backend='auto' or 'torch'")  # fmt: skip
+                raise ValueError(
+                    f"rtrl_backend='cupy' runs CUDA kernels, but this model is on {self.device}: "
+                    "use device='cuda', or rtrl_backend='auto' or 'torch'"
+                )
             from sb3_rtrl.rtrl import kernels
 
             reason = kernels.unavailable_reason()

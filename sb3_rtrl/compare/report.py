@@ -55,9 +55,12 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
         reaches = [x for x in (first_reach(r, threshold) for r in ok) if x is not None] if threshold is not None else []
         summaries.append(
             Summary(
-                env_id=env_id, learner=learner, seeds=len(runs),
+                env_id=env_id,
+                learner=learner,
+                seeds=len(runs),
                 failed=[f"seed {r.spec.seed}: {(r.error or '').splitlines()[0]}" for r in runs if r.error is not None],
-                final_mean=float(finals.mean()) if ok else math.nan, final_std=float(finals.std()) if ok else math.nan,
+                final_mean=float(finals.mean()) if ok else math.nan,
+                final_std=float(finals.std()) if ok else math.nan,
                 mmer=float(np.mean([max(p[2] for p in r.points) for r in ok])) if ok else math.nan,
                 steps_per_second=float(np.mean([r.steps_per_second for r in ok])) if ok else math.nan,
                 reached=len(reaches),
@@ -65,7 +68,7 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
                 seconds_to_threshold=float(np.median([t for _, t in reaches])) if reaches else math.nan,
                 source=runs[0].spec.source,
             )
-        )  # fmt: skip
+        )
     return summaries
 
 
@@ -129,8 +132,9 @@ def plot(results: list[RunResult], path: str, threshold: float | None = None) ->
             mean = points[:, :, 2].mean(axis=0)
             for col, x in enumerate((points[:, :, 0].mean(axis=0), points[:, :, 1].mean(axis=0))):
                 line = axes[row, col].plot(x, mean, label=f"{learner} ({len(runs)} seeds)")[0]
-                axes[row, col].fill_between(x, points[:, :, 2].min(axis=0), points[:, :, 2].max(axis=0), alpha=0.2,
-                                            color=line.get_color())  # fmt: skip
+                axes[row, col].fill_between(
+                    x, points[:, :, 2].min(axis=0), points[:, :, 2].max(axis=0), alpha=0.2, color=line.get_color()
+                )
         for col, label in enumerate(("env steps", "training seconds (evaluation excluded)")):
             ax = axes[row, col]
             if threshold is not None:

@@ -128,14 +128,23 @@ def build_specs(
             for seed in seeds:
                 specs.append(
                     RunSpec(
-                        learner=name, algorithm=learner.algorithm, env_id=env_id, seed=seed, steps=steps,
-                        n_envs=int(n_envs or run.get("n_envs", 8)), policy=str(run.get("policy", learner.policy)),
-                        kwargs={**entry, **learner.fixed}, normalize=bool(run.get("normalize", False)),
-                        frame_stack=int(run.get("frame_stack", 4)), eval_every=eval_every or max(steps // 20, 1),
+                        learner=name,
+                        algorithm=learner.algorithm,
+                        env_id=env_id,
+                        seed=seed,
+                        steps=steps,
+                        n_envs=int(n_envs or run.get("n_envs", 8)),
+                        policy=str(run.get("policy", learner.policy)),
+                        kwargs={**entry, **learner.fixed},
+                        normalize=bool(run.get("normalize", False)),
+                        frame_stack=int(run.get("frame_stack", 4)),
+                        eval_every=eval_every or max(steps // 20, 1),
                         env_kwargs=dict(run.get("env_kwargs") or {}),
-                        eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes, source=source or "defaults",
+                        eval_episodes=eval_episodes,
+                        final_eval_episodes=final_eval_episodes,
+                        source=source or "defaults",
                     )
-                )  # fmt: skip
+                )
     return specs
 
 

@@ -131,8 +131,9 @@ class _Evaluations(BaseCallback):
 
     def evaluate(self, episodes: int) -> tuple[float, float]:
         sync_envs_normalization(self.training_env, self.eval_env)
-        returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True,
-                                     return_episode_rewards=True)  # fmt: skip
+        returns, _ = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True
+        )
         return float(np.mean(returns)), float(np.std(returns))
 
     def pause(self) -> None:

@@ -76,9 +76,14 @@ def make_atari_env(
         kwargs.update(frameskip=1, repeat_action_probability=0.0)
     kwargs.update(env_kwargs or {})
     env = sb3_make_atari_env(
-        env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs, vec_env_cls=vec_env_cls, monitor_dir=monitor_dir,
+        env_id,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=kwargs,
+        vec_env_cls=vec_env_cls,
+        monitor_dir=monitor_dir,
         wrapper_kwargs=dict(noop_max=30, frame_skip=4, screen_size=84, terminal_on_life_loss=True, clip_reward=True),
-    )  # fmt: skip
+    )
     return VecFrameStack(env, frame_stack) if frame_stack > 1 else env
 
 
@@ -92,14 +97,25 @@ def _make_envpool_atari(
     env_kwargs: dict[str, Any] | None,
 ) -> VecEnv:
     if vec_env_cls is not None or monitor_dir is not None:
-        raise ValueError("backend='envpool' steps the batch in C++ and records the episode scores itself: "
-                         "vec_env_cls and monitor_dir are for backend='ale'")  # fmt: skip
+        raise ValueError(
+            "backend='envpool' steps the batch in C++ and records the episode scores itself: "
+            "vec_env_cls and monitor_dir are for backend='ale'"
+        )
     from sb3_rtrl.envs.envpool_vec_env import make_envpool_vec_env
 
     # The ale backend's settings in EnvPool's words: sticky actions off, the minimal action set.
     kwargs: dict[str, Any] = dict(
-        episodic_life=True, reward_clip=True, noop_max=30, frame_skip=4, img_height=84, img_width=84, gray_scale=True,
-        stack_num=frame_stack, use_fire_reset=True, repeat_action_probability=0.0, full_action_space=False,
-    )  # fmt: skip
+        episodic_life=True,
+        reward_clip=True,
+        noop_max=30,
+        frame_skip=4,
+        img_height=84,
+        img_width=84,
+        gray_scale=True,
+        stack_num=frame_stack,
+        use_fire_reset=True,
+        repeat_action_probability=0.0,
+        full_action_space=False,
+    )
     kwargs.update(env_kwargs or {})
     return make_envpool_vec_env(envpool_task_id(game), n_envs, seed, **kwargs)

@@ -128,5 +128,6 @@ def make_dmlab_env(
     """
     from stable_baselines3.common.env_util import make_vec_env
 
-    return make_vec_env(DMLabEnv, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir,
-                        env_kwargs=dict(level=level, **(env_kwargs or {})))  # fmt: skip
+    return make_vec_env(
+        DMLabEnv, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, env_kwargs=dict(level=level, **(env_kwargs or {}))
+    )

@@ -94,8 +94,11 @@ class EnvPoolVecEnv(VecEnv):
                     "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
                 }
                 if game_over[i]:
-                    entry["episode"] = {"r": float(self._returns[i]), "l": int(self._lengths[i]),
-                                        "t": round(time.time() - self._start, 6)}  # fmt: skip
+                    entry["episode"] = {
+                        "r": float(self._returns[i]),
+                        "l": int(self._lengths[i]),
+                        "t": round(time.time() - self._start, 6),
+                    }
                 self._infos[i] = entry
             over = np.flatnonzero(game_over)
             if over.size:

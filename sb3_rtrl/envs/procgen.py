@@ -11,14 +11,32 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from sb3_rtrl.common.arguments import check_int
 
-GAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot", "heist",
-         "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")  # fmt: skip
+GAMES = (
+    "bigfish",
+    "bossfight",
+    "caveflyer",
+    "chaser",
+    "climber",
+    "coinrun",
+    "dodgeball",
+    "fruitbot",
+    "heist",
+    "jumper",
+    "leaper",
+    "maze",
+    "miner",
+    "ninja",
+    "plunder",
+    "starpilot",
+)
 MEMORY_GAMES = ("caveflyer", "dodgeball", "heist", "jumper", "maze", "miner")
 EXPLORATION_GAMES = ("coinrun", "caveflyer", "leaper", "jumper", "maze", "heist", "climber", "ninja")
 BACKENDS = ("procgen2", "envpool")
-QT_HELP = ("EnvPool's ProcGen engine needs the Qt 5 runtime (libQt5Gui.so.5): install it with the system's packages "
-           "(apt install qtbase5-dev, dnf install qt5-qtbase), or pip install PyQt5-Qt5 and put its PyQt5/Qt5/lib "
-           "folder on LD_LIBRARY_PATH before starting Python")  # fmt: skip
+QT_HELP = (
+    "EnvPool's ProcGen engine needs the Qt 5 runtime (libQt5Gui.so.5): install it with the system's packages "
+    "(apt install qtbase5-dev, dnf install qt5-qtbase), or pip install PyQt5-Qt5 and put its PyQt5/Qt5/lib "
+    "folder on LD_LIBRARY_PATH before starting Python"
+)
 INSTALL_HELP = "ProcGen needs the package procgen2 (with gym3 and gym; it pins numpy < 2): pip install 'sb3-rtrl[procgen]'"
 
 
@@ -35,8 +53,9 @@ def check_procgen_args(game: str, distribution_mode: str) -> None:
     if distribution_mode not in allowed:
         raise ValueError(f"distribution_mode must be one of {sorted(allowed)}, got {distribution_mode!r}")
     if game not in allowed[distribution_mode]:
-        raise ValueError(f"ProcGen's {distribution_mode!r} mode exists only for {', '.join(allowed[distribution_mode])}, "
-                         f"not {game!r}")  # fmt: skip
+        raise ValueError(
+            f"ProcGen's {distribution_mode!r} mode exists only for {', '.join(allowed[distribution_mode])}, not {game!r}"
+        )
 
 
 class ProcgenVecEnv(VecEnv):

@@ -192,9 +192,16 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
             last = i == len(bounds) - 1
             out = self._rtrl_spare if last or self.gradient != "rtrl" else initial_state(self.policy.cell, self.n_envs)
             new_state = self.policy.advance_state(
-                obs, starts, states[-1], prev_actions, prev_rewards,
-                gradient=self.gradient, method=self.rtrl_method, backend=self.rtrl_backend, out=out,
-            )  # fmt: skip
+                obs,
+                starts,
+                states[-1],
+                prev_actions,
+                prev_rewards,
+                gradient=self.gradient,
+                method=self.rtrl_method,
+                backend=self.rtrl_backend,
+                out=out,
+            )
             states.append(new_state)
         return ChunkStarts(bounds, states)
 
@@ -215,8 +222,9 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
             ``advantages``, ``returns``, ``old_values`` and ``old_log_prob``, each flat
         """
         buf = self.rollout_buffer
-        parts: dict[str, list[th.Tensor]] = {key: [] for key in ("values", "log_prob", "entropy", "advantages", "returns",
-                                                                 "old_values", "old_log_prob")}  # fmt: skip
+        parts: dict[str, list[th.Tensor]] = {
+            key: [] for key in ("values", "log_prob", "entropy", "advantages", "returns", "old_values", "old_log_prob")
+        }
         has_entropy = True
         ids = np.sort(ids)  # by time slot, then environment
         slots, envs = ids // self.n_envs, ids % self.n_envs
@@ -248,8 +256,12 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
                 has_entropy = False
             else:
                 parts["entropy"].append(entropy)
-            for key, array in (("advantages", buf.advantages), ("returns", buf.returns), ("old_values", buf.values),
-                               ("old_log_prob", buf.log_probs)):  # fmt: skip
+            for key, array in (
+                ("advantages", buf.advantages),
+                ("returns", buf.returns),
+                ("old_values", buf.values),
+                ("old_log_prob", buf.log_probs),
+            ):
                 # In the policy's dtype: the loss's statistics (advantage mean and std) are then as exact as it.
                 parts[key].append(buf.to_torch(array[times, group_envs[None, :]].reshape(-1)).to(values.dtype))
         out: dict[str, th.Tensor | None] = {key: th.cat(tensors) for key, tensors in parts.items() if key != "entropy"}
@@ -277,10 +289,13 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         with th.no_grad():
             log_ratio = log_prob - old_log_prob
             stats = dict(
-                policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy_loss=entropy_loss.item(),
+                policy_loss=policy_loss.item(),
+                value_loss=value_loss.item(),
+                entropy_loss=entropy_loss.item(),
                 clip_fraction=th.mean((th.abs(ratio - 1) > clip_range).float()).item(),
-                approx_kl=th.mean((th.exp(log_ratio) - 1) - log_ratio).item(), loss=loss.item(),
-            )  # fmt: skip
+                approx_kl=th.mean((th.exp(log_ratio) - 1) - log_ratio).item(),
+                loss=loss.item(),
+            )
         return loss, stats
 
     # ------------------------------------------------------------------ update

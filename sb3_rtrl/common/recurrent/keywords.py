@@ -73,11 +73,14 @@ def critic_has_own_cell(
             "a critic with its own extractor reads it through its own cell (enable_critic_lstm=True)"
         )
     if shared_lstm and enable_critic_lstm:
-        raise ValueError("shared_lstm=True and enable_critic_lstm=True: choose a shared cell or a critic cell "
-                         "(as RecurrentPPO)")  # fmt: skip
+        raise ValueError(
+            "shared_lstm=True and enable_critic_lstm=True: choose a shared cell or a critic cell (as RecurrentPPO)"
+        )
     if shared_lstm is False and enable_critic_lstm is False:
-        raise ValueError("shared_lstm=False with enable_critic_lstm=False (a critic without memory) is not supported: "
-                         "use shared_lstm=True (one cell) or enable_critic_lstm=True (a critic cell)")  # fmt: skip
+        raise ValueError(
+            "shared_lstm=False with enable_critic_lstm=False (a critic without memory) is not supported: "
+            "use shared_lstm=True (one cell) or enable_critic_lstm=True (a critic cell)"
+        )
     return shared_lstm is False or bool(enable_critic_lstm) or not share_features_extractor
 
 

@@ -217,8 +217,14 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             input_mask[0, self.features_dim : 2 * self.features_dim] = False
             input_mask[1, : self.features_dim] = False
         try:
-            self.cell = cell_entry(cell).cls(self.cell_input_size, groups * self.hidden_size, input_init_std=input_std,
-                                             groups=groups, input_mask=input_mask, **resolved_cell_kwargs)  # fmt: skip
+            self.cell = cell_entry(cell).cls(
+                self.cell_input_size,
+                groups * self.hidden_size,
+                input_init_std=input_std,
+                groups=groups,
+                input_mask=input_mask,
+                **resolved_cell_kwargs,
+            )
         except ValueError as err:
             # The cell sees the width of all its groups; the user gave the width of one.
             critic = f" (the critic's cell doubles the cell's width to {groups * self.hidden_size})" if groups > 1 else ""
@@ -367,10 +373,14 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         except ValueError as err:
             # torch.distributions rejects NaN parameters; say which input brought the NaN in.
             found = first_non_finite(
-                [("observation", obs), ("previous action", prev_actions), ("previous reward", prev_rewards),
-                 ("cell state", cell_state)],
+                [
+                    ("observation", obs),
+                    ("previous action", prev_actions),
+                    ("previous reward", prev_rewards),
+                    ("cell state", cell_state),
+                ],
                 ("environment",),
-            )  # fmt: skip
+            )
             if found is None:
                 raise
             raise NonFiniteError(f"non-finite {found} reached the policy") from err
@@ -423,8 +433,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         :return: values ``(T * B,)``, log-probabilities ``(T * B,)``, entropy or None, and the new state
         """
         x = self._sequence_inputs(obs, episode_starts, prev_actions, prev_rewards)
-        h, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
-                                    backend=backend, out=out)  # fmt: skip
+        h, new_state = rtrl_segment(
+            self.cell, x, episode_starts, state, method=method, gradient=gradient, backend=backend, out=out
+        )
         return (*self._sequence_outputs(h, x, actions), new_state)
 
     def advance_state(
@@ -445,8 +456,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         """
         with th.no_grad():
             x = self._sequence_inputs(obs, episode_starts, prev_actions, prev_rewards)
-            _, new_state = rtrl_segment(self.cell, x, episode_starts, state, method=method, gradient=gradient,
-                                        backend=backend, out=out)  # fmt: skip
+            _, new_state = rtrl_segment(
+                self.cell, x, episode_starts, state, method=method, gradient=gradient, backend=backend, out=out
+            )
         return new_state
 
     def evaluate_chunk(
