@@ -16,8 +16,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import setup_threads  # noqa: E402
 
+from sb3_rtrl.cli.experiments import make_model  # noqa: E402
 from sb3_rtrl.envs import make_atari_env  # noqa: E402
-from sb3_rtrl.experiments import make_model  # noqa: E402
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import interleaved_medians, setup_threads  # noqa: E402
 
+from sb3_rtrl.cli.experiments import make_model  # noqa: E402
 from sb3_rtrl.envs import make_atari_env, make_procgen_env  # noqa: E402
-from sb3_rtrl.experiments import make_model  # noqa: E402
 
 
 def random_play(env, steps: int) -> None:

@@ -35,7 +35,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import setup_threads  # noqa: E402
 
-from sb3_rtrl.copy_task import INPUT_SIZE, CopyModel, CopyStreams, falling_rate, make_sequences, train_copy_task  # noqa: E402
+from sb3_rtrl.cli.copy_task import INPUT_SIZE, CopyModel, CopyStreams, falling_rate, make_sequences, train_copy_task  # noqa: E402
 
 THRESHOLD = 0.98
 EVAL_EVERY = 500  # tokens per stream between evaluations, for every learner

@@ -7,7 +7,7 @@ Same as: sb3-rtrl experiment atari --env Breakout --gradient rtrl --steps 100000
 
 import argparse
 
-from sb3_rtrl.experiments import run_experiment
+from sb3_rtrl.cli.experiments import run_experiment
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--gradient", choices=["rtrl", "tbptt"], default="rtrl")

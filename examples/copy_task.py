@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from sb3_rtrl.copy_task import falling_rate, recall_errors, train_copy_task
+from sb3_rtrl.cli.copy_task import falling_rate, recall_errors, train_copy_task
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--max-length", type=int, default=20)

@@ -37,7 +37,7 @@ def test_train_short_run_writes_table_png_and_models(tmp_path, capsys):
 
 
 def test_train_on_other_tasks_uses_the_default_network(tmp_path):
-    from sb3_rtrl.train import run
+    from sb3_rtrl.cli.train import run
 
     run("CartPole-v1", steps=64, n_envs=2, out=str(tmp_path), gradients=("rtrl",), eval_episodes=1, progress_bar=False)
     policy = RTRLA2C.load(tmp_path / "rtrl" / "model.zip").policy
@@ -73,7 +73,7 @@ def test_plot_monitor_and_progress_logs(tmp_path):
 
 
 def test_copy_passes_its_options(monkeypatch, capsys):
-    import sb3_rtrl.copy_task as copy_task
+    import sb3_rtrl.cli.copy_task as copy_task
 
     seen = {}
     real = copy_task.train_copy_task

@@ -15,9 +15,9 @@ import torch as th
 from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_rtrl.cli import main
-from sb3_rtrl.compare import LEARNERS, Learner, compare, register_learner
-from sb3_rtrl.compare.hyperparams import lookup, parse_override, parse_value
-from sb3_rtrl.compare.runner import build_specs
+from sb3_rtrl.cli.compare import LEARNERS, Learner, compare, register_learner
+from sb3_rtrl.cli.compare.hyperparams import lookup, parse_override, parse_value
+from sb3_rtrl.cli.compare.runner import build_specs
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 from sb3_rtrl.policies import LONG_MEMORY_NETWORK
 from sb3_rtrl.torch_layers import ImpalaCNN
@@ -172,7 +172,7 @@ def test_tuple_observations_are_flattened_for_every_learner():
     import gymnasium as gym
     from gymnasium import spaces
 
-    from sb3_rtrl.compare.worker import flatten_tuple_observations
+    from sb3_rtrl.cli.compare.worker import flatten_tuple_observations
 
     class TupleEnv(gym.Env):
         observation_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(4)])
@@ -191,7 +191,7 @@ def test_tuple_observations_are_flattened_for_every_learner():
 INTERRUPTED_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
-from sb3_rtrl.compare import Learner, compare, register_learner
+from sb3_rtrl.cli.compare import Learner, compare, register_learner
 register_learner(Learner("sleeps", "compare_helpers:SleepsAtConstruction", "MlpPolicy"))
 compare([{env!r}], ["rtrl_a2c", "sleeps"], 64, seeds=1, jobs=2, out={out!r}, progress_bar=False, eval_episodes=1,
         final_eval_episodes=1, overrides=[("rtrl_a2c", "n_steps", 4), ("rtrl_a2c", "policy_kwargs", dict(hidden_size=4))])
@@ -293,7 +293,7 @@ def test_env_kwargs_reach_the_task(tmp_path):
         [DELAYED_RECALL_ID], ["rtrl_a2c"], 32, [0], overrides=[(None, "env_kwargs", dict(delay=2, num_cues=3))]
     )
     assert specs[0].env_kwargs == dict(delay=2, num_cues=3) and "env_kwargs" not in specs[0].kwargs
-    from sb3_rtrl.compare.worker import make_env
+    from sb3_rtrl.cli.compare.worker import make_env
 
     env = make_env(DELAYED_RECALL_ID, 2, 0, env_kwargs=specs[0].env_kwargs)
     assert env.action_space.n == 3 and env.get_attr("delay") == [2, 2]
@@ -303,8 +303,8 @@ def test_env_kwargs_reach_the_task(tmp_path):
 
 def test_table_reports_the_final_return_and_the_mmer():
     """MMER (POPGym's measure): the best mean return along training, averaged over seeds; beside the final return."""
-    from sb3_rtrl.compare.report import format_table, summarize
-    from sb3_rtrl.compare.worker import RunResult, RunSpec
+    from sb3_rtrl.cli.compare.report import format_table, summarize
+    from sb3_rtrl.cli.compare.worker import RunResult, RunSpec
 
     def run(seed, means):
         spec = RunSpec("rtrl_a2c", "x:Y", "task", seed, 30, 1, "MlpLstmPolicy")

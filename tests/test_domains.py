@@ -235,7 +235,7 @@ def test_dmlab_adapter_on_the_stand_in(deepmind_lab_stand_in):
 
 
 def test_dmlab_protocol_end_to_end(deepmind_lab_stand_in, tmp_path):
-    from sb3_rtrl.experiments import run_dmlab_protocol
+    from sb3_rtrl.cli.experiments import run_dmlab_protocol
 
     model = run_dmlab_protocol(
         pretrain_steps=64,
@@ -259,7 +259,7 @@ def test_dmlab_protocol_end_to_end(deepmind_lab_stand_in, tmp_path):
 
 
 def test_memory_preset_uses_paper_hyperparameters(tmp_path):
-    from sb3_rtrl.experiments import run_experiment
+    from sb3_rtrl.cli.experiments import run_experiment
 
     model = run_experiment("memory", 256, out=str(tmp_path), tensorboard=False, checkpoint_every=128, verbose=0)
     assert model.max_grad_norm == 40.0 and model.ent_coef == 0.01 and model.vf_coef == 0.25
@@ -270,7 +270,7 @@ def test_memory_preset_uses_paper_hyperparameters(tmp_path):
 
 def test_copy_task_learns_fully_online_small():
     """T = 5, one update per token (M = 1), exact RTRL: 100% sequence accuracy (about 40 s)."""
-    from sb3_rtrl.copy_task import evaluate, recall_errors, train_copy_task
+    from sb3_rtrl.cli.copy_task import evaluate, recall_errors, train_copy_task
 
     result = train_copy_task(max_length=5, hidden_size=64, max_tokens=40_000, eval_every=500, verbose=False)
     assert result.accuracy == 1.0, result
@@ -282,7 +282,7 @@ def test_copy_task_learns_fully_online_small():
 
 def test_copy_task_recall_errors_by_length_and_position():
     """A model that always outputs bit 0 is wrong exactly where the bit is 1."""
-    from sb3_rtrl.copy_task import CopyModel, make_sequences, recall_errors
+    from sb3_rtrl.cli.copy_task import CopyModel, make_sequences, recall_errors
 
     model = CopyModel(hidden_size=8)
     with th.no_grad():
@@ -302,7 +302,7 @@ def test_copy_task_recall_errors_by_length_and_position():
 
 def _copy_task_recommended(max_length: int, max_tokens: int):
     """The settings `sb3-rtrl copy` uses by default."""
-    from sb3_rtrl.copy_task import falling_rate, train_copy_task
+    from sb3_rtrl.cli.copy_task import falling_rate, train_copy_task
 
     settings = dict(hidden_size=256, batch_size=256, learning_rate=falling_rate(1e-2), max_grad_norm=1.0, curriculum=True)
     return train_copy_task(max_length=max_length, max_tokens=max_tokens, eval_every=500, verbose=False, **settings)
@@ -328,7 +328,7 @@ def test_copy_task_learns_fully_online_t20():
 
 
 def test_copy_task_data():
-    from sb3_rtrl.copy_task import make_sequence
+    from sb3_rtrl.cli.copy_task import make_sequence
 
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -341,7 +341,7 @@ def test_copy_task_data():
 
 
 def test_copy_task_batch_padding():
-    from sb3_rtrl.copy_task import make_sequences
+    from sb3_rtrl.cli.copy_task import make_sequences
 
     inputs, targets, steps = make_sequences(np.random.default_rng(1), 6, 400)
     assert inputs.shape == targets.shape == (400, 13)
@@ -353,7 +353,7 @@ def test_copy_task_batch_padding():
 
 
 def test_copy_streams_run_sequences_back_to_back():
-    from sb3_rtrl.copy_task import CopyStreams
+    from sb3_rtrl.cli.copy_task import CopyStreams
 
     streams = CopyStreams(3, 5, np.random.default_rng(2))
     current: list[list[tuple[int, int]]] = [[], [], []]
@@ -387,7 +387,7 @@ def test_copy_streams_run_sequences_back_to_back():
 def test_copy_task_learning_rate_follows_the_curriculum(monkeypatch):
     import torch as th
 
-    from sb3_rtrl.copy_task import train_copy_task
+    from sb3_rtrl.cli.copy_task import train_copy_task
 
     optimizers, asked = [], []
     real_adam = th.optim.Adam

@@ -209,7 +209,7 @@ def test_users_own_class_needs_trust(tmp_path, monkeypatch):
 
 
 def test_schedules_and_image_policy_kwargs_round_trip(tmp_path):
-    from sb3_rtrl.experiments import PAPER_HYPERPARAMETERS
+    from sb3_rtrl.cli.experiments import PAPER_HYPERPARAMETERS
 
     model = trained_model(PAPER_HYPERPARAMETERS["learning_rate"], net_arch=dict(pi=[8], vf=[8]), activation_fn=th.nn.ReLU)
     model.save(tmp_path / "m.zip")

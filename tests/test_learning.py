@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from sb3_rtrl import RTRLA2C
-from sb3_rtrl.compare import compare
+from sb3_rtrl.cli.compare import compare
+from sb3_rtrl.cli.train import evaluate, make_env
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 from sb3_rtrl.policies import LONG_MEMORY_NETWORK
-from sb3_rtrl.train import evaluate, make_env
 
 
 def success_after_training(gradient: str, delay: int, n_steps: int, steps: int, seed: int, **policy_kwargs) -> float:

@@ -10,7 +10,7 @@ pytest.importorskip("rl_zoo3")
 
 def zoo(*args, cwd):
     result = subprocess.run(
-        [sys.executable, "-m", "sb3_rtrl.zoo", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "sb3_rtrl.cli.zoo", *args], cwd=cwd, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
@@ -55,5 +55,5 @@ def test_zoo_train_and_enjoy(tmp_path, algo, extra, cell):
 
 
 def test_zoo_usage_error():
-    result = subprocess.run([sys.executable, "-m", "sb3_rtrl.zoo", "fly"], capture_output=True, text=True)
-    assert result.returncode != 0 and "usage: python -m sb3_rtrl.zoo" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "sb3_rtrl.cli.zoo", "fly"], capture_output=True, text=True)
+    assert result.returncode != 0 and "usage: python -m sb3_rtrl.cli.zoo" in result.stderr

@@ -19,7 +19,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
-from sb3_rtrl.compare.learners import import_algorithm
+from sb3_rtrl.cli.compare.learners import import_algorithm
 
 MULTI_INPUT = {"MlpPolicy": "MultiInputPolicy", "MlpLstmPolicy": "MultiInputLstmPolicy"}
 
@@ -101,7 +101,7 @@ def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4, env_kwar
             import popgym  # noqa: F401  (registers the popgym- ids)
         except ImportError as err:
             raise ImportError("POPGym tasks need popgym: pip install 'sb3-rtrl[popgym]'") from err
-    from sb3_rtrl.train import check_env_id  # importing sb3_rtrl registers the built-in tasks
+    from sb3_rtrl.cli.train import check_env_id  # importing sb3_rtrl registers the built-in tasks
 
     check_env_id(env_id)
     return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=flatten_tuple_observations, env_kwargs=env_kwargs)

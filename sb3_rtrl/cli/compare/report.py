@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sb3_rtrl.compare.worker import RunResult
+from sb3_rtrl.cli.compare.worker import RunResult
 
 
 @dataclass

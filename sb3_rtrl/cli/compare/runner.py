@@ -16,10 +16,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from sb3_rtrl.compare.hyperparams import RUN_KEYS, hyperparams_file, lookup
-from sb3_rtrl.compare.learners import LEARNERS, Learner, import_algorithm
-from sb3_rtrl.compare.report import write_report, write_table
-from sb3_rtrl.compare.worker import RunResult, RunSpec, run_one, worker_main
+from sb3_rtrl.cli.compare.hyperparams import RUN_KEYS, hyperparams_file, lookup
+from sb3_rtrl.cli.compare.learners import LEARNERS, Learner, import_algorithm
+from sb3_rtrl.cli.compare.report import write_report, write_table
+from sb3_rtrl.cli.compare.worker import RunResult, RunSpec, run_one, worker_main
 
 
 class ComparisonInterrupted(KeyboardInterrupt):
@@ -263,7 +263,7 @@ def compare(
     the CSV to ``out``.
 
     :param env_ids: tasks (see :class:`RunSpec`)
-    :param learners: learner names (:data:`sb3_rtrl.compare.LEARNERS`)
+    :param learners: learner names (:data:`sb3_rtrl.cli.compare.LEARNERS`)
     :param steps: env steps per run
     :param seeds: a list of seeds, or their number (0, 1, ...)
     :param jobs: runs at a time; 1 runs them in this process, more in their own processes

@@ -134,11 +134,11 @@ def main(argv: list[str] | None = None) -> None:
 
     th.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     if args.command == "check":
-        from sb3_rtrl.check import main as check_main
+        from sb3_rtrl.cli.check import main as check_main
 
         check_main()
     elif args.command == "train":
-        from sb3_rtrl.train import check_env_id, run
+        from sb3_rtrl.cli.train import check_env_id, run
 
         try:
             check_env_id(args.env)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             progress_bar=not args.no_progress_bar,
         )
     elif args.command == "experiment":
-        from sb3_rtrl.experiments import run_dmlab_protocol, run_experiment
+        from sb3_rtrl.cli.experiments import run_dmlab_protocol, run_experiment
 
         common = dict(
             env=args.env,
@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> None:
         except (ImportError, ValueError) as err:
             parser.exit(2, f"sb3-rtrl experiment: error: {err}\n")
     elif args.command == "compare":
-        from sb3_rtrl.compare import compare
-        from sb3_rtrl.compare.hyperparams import parse_override
-        from sb3_rtrl.compare.runner import ComparisonInterrupted
+        from sb3_rtrl.cli.compare import compare
+        from sb3_rtrl.cli.compare.hyperparams import parse_override
+        from sb3_rtrl.cli.compare.runner import ComparisonInterrupted
 
         try:
             overrides = [parse_override(text) for text in args.set]
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         if failed:
             parser.exit(1, f"sb3-rtrl compare: {failed} of {len(results)} runs failed (listed in the table)\n")
     elif args.command == "plot":
-        from sb3_rtrl.plotting import plot_curves
+        from sb3_rtrl.cli.plotting import plot_curves
 
         runs = dict(run.split("=", 1) if "=" in run else (os.path.basename(os.path.normpath(run)), run) for run in args.runs)
         try:
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl plot: error: {err}\n")
     elif args.command == "copy":
-        from sb3_rtrl.copy_task import falling_rate, train_copy_task
+        from sb3_rtrl.cli.copy_task import falling_rate, train_copy_task
 
         try:
             rate = falling_rate(args.learning_rate) if args.falling_rate else args.learning_rate

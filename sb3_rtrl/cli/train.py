@@ -12,9 +12,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_rtrl.a2c import RTRLA2C
+from sb3_rtrl.cli.plotting import plot_curves
 from sb3_rtrl.common.recurrent.presets import LONG_MEMORY_NETWORK
 from sb3_rtrl.envs import DELAYED_RECALL_ID
-from sb3_rtrl.plotting import plot_curves
 
 
 @dataclass

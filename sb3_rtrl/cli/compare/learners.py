@@ -51,7 +51,7 @@ def register_learner(learner: Learner) -> None:
 # algorithm's zoo hyperparameters.
 for _entry in ALGORITHMS.values():
     for _gradient in ("rtrl", "tbptt"):
-        _zoo_file = (f"sb3_rtrl.zoo:{_entry.zoo_name}.yml",)
+        _zoo_file = (f"sb3_rtrl.cli.zoo:{_entry.zoo_name}.yml",)
         _name = f"{_gradient}_{_entry.short}"
         register_learner(Learner(_name, _entry.path, "MlpLstmPolicy", _zoo_file, {"gradient": _gradient}))
 register_learner(Learner("recurrent_ppo", "sb3_contrib:RecurrentPPO", "MlpLstmPolicy", ("rl_zoo3:ppo_lstm.yml",)))

@@ -1,5 +1,5 @@
 """
-sb3-rtrl's algorithms in rl-zoo3 (extra ``zoo``): ``python -m sb3_rtrl.zoo train --algo rtrl_ppo --env CartPoleNoVel-v1``.
+sb3-rtrl's algorithms in rl-zoo3 (extra ``zoo``): ``python -m sb3_rtrl.cli.zoo train --algo rtrl_ppo --env CartPoleNoVel-v1``.
 
 The zoo takes third-party algorithms through its ``ALGOS`` registry; this module adds ``rtrl_a2c`` and
 ``rtrl_ppo`` there, points ``--conf-file`` at the algorithm's hyperparameters shipped here unless one is
@@ -30,18 +30,18 @@ def register() -> None:
     except ImportError as err:
         raise ImportError("the zoo integration needs rl-zoo3: pip install 'sb3-rtrl[zoo]'") from err
     import sb3_rtrl  # noqa: F401  (registers the built-in environments)
-    from sb3_rtrl.compare.learners import import_algorithm
+    from sb3_rtrl.cli.compare.learners import import_algorithm
 
     for name, path in ALGORITHMS.items():
         ALGOS[name] = import_algorithm(path)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m sb3_rtrl.zoo {train,enjoy} [rl-zoo3 arguments]``."""
+    """``python -m sb3_rtrl.cli.zoo {train,enjoy} [rl-zoo3 arguments]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("train", "enjoy"):
         algos = ",".join(ALGORITHMS)
-        sys.exit(f"usage: python -m sb3_rtrl.zoo {{train,enjoy}} --algo {{{algos}}} --env ENV_ID [rl-zoo3 options]")
+        sys.exit(f"usage: python -m sb3_rtrl.cli.zoo {{train,enjoy}} --algo {{{algos}}} --env ENV_ID [rl-zoo3 options]")
     command, rest = argv[0], argv[1:]
     register()
     algo = _algo(rest)

@@ -1,0 +1,3 @@
+from sb3_rtrl.cli.zoo import main
+
+main()

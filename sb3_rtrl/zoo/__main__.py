@@ -1,3 +1,0 @@
-from sb3_rtrl.zoo import main
-
-main()
