@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common.utils import LinearSchedule
@@ -172,7 +173,7 @@ def test_tuple_observations_are_flattened_for_every_learner():
     import gymnasium as gym
     from gymnasium import spaces
 
-    from sb3_rtrl.cli.compare.worker import flatten_tuple_observations
+    from sb3_rtrl.envs.factory import flatten_tuple_observations
 
     class TupleEnv(gym.Env):
         observation_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(4)])
@@ -315,3 +316,18 @@ def test_table_reports_the_final_return_and_the_mmer():
     assert summary.final_mean == pytest.approx(0.6) and summary.mmer == pytest.approx(0.8)
     table = format_table([summary])
     assert "MMER" in table.splitlines()[0] and "0.800" in table.splitlines()[2]
+
+
+def test_one_env_builder_serves_every_tool(tmp_path):
+    """sb3_rtrl.envs.make_env: gymnasium and POPGym ids, Monitor logs with the recall's success, unknown ids named."""
+    from sb3_rtrl.envs import make_env
+
+    env = make_env(DELAYED_RECALL_ID, 2, 0, monitor_dir=str(tmp_path), env_kwargs=dict(delay=2))
+    env.reset()
+    for _ in range(8):
+        env.step(np.zeros(2, dtype=np.int64))
+    logged = "".join(path.read_text() for path in tmp_path.glob("*.monitor.csv"))
+    assert env.num_envs == 2 and "is_success" in logged
+    assert make_env("popgym-RepeatPreviousEasy-v0", 1, 0).num_envs == 1
+    with pytest.raises(ValueError, match="unknown environment id 'NoSuchTask-v0'"):
+        make_env("NoSuchTask-v0")

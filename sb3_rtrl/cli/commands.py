@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
 
         check_main()
     elif args.command == "train":
-        from sb3_rtrl.cli.train import check_env_id, run
+        from sb3_rtrl.cli.train import run
+        from sb3_rtrl.envs import check_env_id
 
         try:
             check_env_id(args.env)

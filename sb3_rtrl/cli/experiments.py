@@ -12,6 +12,8 @@ from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_rtrl.a2c import RTRLA2C
 from sb3_rtrl.common.recurrent.presets import LONG_MEMORY_NETWORK
+from sb3_rtrl.envs import make_env
+from sb3_rtrl.envs.atari import atari_env_id
 from sb3_rtrl.torch_layers import ImpalaCNN
 
 
@@ -48,20 +50,12 @@ PAPER_HYPERPARAMETERS: dict[str, Any] = dict(
 
 
 def make_domain_env(domain: str, env: str, n_envs: int, seed: int, monitor_dir: str | None, env_kwargs: dict[str, Any]):
-    """The VecEnv of a domain, built by its factory."""
-    from sb3_rtrl import envs
-
-    if domain == "atari":
-        return envs.make_atari_env(env, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
-    if domain == "procgen":
-        return envs.make_procgen_env(env, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, **env_kwargs)
-    if domain == "dmlab":
-        return envs.make_dmlab_env(env, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
-    if domain == "memory":
-        from stable_baselines3.common.env_util import make_vec_env
-
-        return make_vec_env(env, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
-    raise ValueError(f"unknown domain {domain!r}; one of {sorted(PRESETS)}")
+    """The VecEnv of a domain's task (:func:`sb3_rtrl.envs.make_env`)."""
+    prefixes = {"atari": "", "procgen": "procgen:", "dmlab": "dmlab:", "memory": ""}
+    if domain not in prefixes:
+        raise ValueError(f"unknown domain {domain!r}; one of {sorted(PRESETS)}")
+    env_id = atari_env_id(env) if domain == "atari" else env
+    return make_env(prefixes[domain] + env_id, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
 
 
 def make_model(

@@ -6,15 +6,13 @@ import os
 import time
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_rtrl.a2c import RTRLA2C
 from sb3_rtrl.cli.plotting import plot_curves
 from sb3_rtrl.common.recurrent.presets import LONG_MEMORY_NETWORK
-from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.envs import DELAYED_RECALL_ID, make_env
 
 
 @dataclass
@@ -25,18 +23,6 @@ class RunResult:
     mean_reward: float
     std_reward: float
     success_rate: float | None
-
-
-def make_env(env_id: str, n_envs: int, seed: int, monitor_dir: str | None, env_kwargs: dict):
-    """A VecEnv of ``env_id`` with Monitor logs that record ``is_success`` where the env reports it."""
-    return make_vec_env(
-        env_id,
-        n_envs=n_envs,
-        seed=seed,
-        env_kwargs=env_kwargs,
-        monitor_dir=monitor_dir,
-        monitor_kwargs=dict(info_keywords=("is_success",)) if env_id == DELAYED_RECALL_ID else None,
-    )
 
 
 def evaluate(model: RTRLA2C, env, episodes: int) -> tuple[float, float, float | None]:
@@ -118,11 +104,3 @@ def print_table(results: list[RunResult], n_steps: int, eval_episodes: int) -> N
             f"{r.gradient:<9} {r.steps:>9} {r.train_seconds:>8.1f} {r.steps / r.train_seconds:>8.0f} "
             f"{r.mean_reward:>7.2f} ± {r.std_reward:<4.2f} {success:>8}"
         )
-
-
-def check_env_id(env_id: str) -> None:
-    """Raise ValueError with the known ids when ``env_id`` is not registered with gymnasium."""
-    try:
-        gym.spec(env_id)
-    except gym.error.Error as err:
-        raise ValueError(f"unknown environment id {env_id!r} ({err}); e.g. {DELAYED_RECALL_ID} or CartPole-v1") from err

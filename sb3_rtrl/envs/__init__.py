@@ -3,10 +3,10 @@ paper's Atari, ProcGen and DeepMind Lab settings (their packages are optional ex
 
 import gymnasium as gym
 
+from sb3_rtrl.envs.factory import DELAYED_RECALL_ID, check_env_id, make_env
 from sb3_rtrl.envs.memory import DelayedRecallEnv
 from sb3_rtrl.envs.wrappers import MaskVelocityWrapper, make_no_velocity
 
-DELAYED_RECALL_ID = "sb3_rtrl/DelayedRecall-v0"
 NO_VELOCITY_IDS = {"sb3_rtrl/CartPoleNoVel-v1": "CartPole-v1", "sb3_rtrl/PendulumNoVel-v1": "Pendulum-v1"}
 
 if DELAYED_RECALL_ID not in gym.registry:
@@ -49,8 +49,10 @@ __all__ = [
     "NO_VELOCITY_IDS",
     "DelayedRecallEnv",
     "MaskVelocityWrapper",
+    "check_env_id",
     "make_atari_env",
     "make_dmlab_env",
+    "make_env",
     "make_no_velocity",
     "make_procgen_env",
 ]

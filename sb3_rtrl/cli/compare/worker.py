@@ -12,14 +12,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
-from gymnasium.wrappers import FlattenObservation
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
+from sb3_rtrl import envs
 from sb3_rtrl.cli.compare.learners import import_algorithm
+from sb3_rtrl.envs.factory import is_atari_id
 
 MULTI_INPUT = {"MlpPolicy": "MultiInputPolicy", "MlpLstmPolicy": "MultiInputLstmPolicy"}
 
@@ -85,35 +84,10 @@ class RunResult:
 
 
 def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4, env_kwargs: dict[str, Any] | None = None) -> VecEnv:
-    """A VecEnv of ``env_id`` (see :class:`RunSpec` for the id forms); ``env_kwargs`` for gymnasium ids only."""
-    if env_kwargs and (env_id.startswith(("procgen:", "ALE/")) or env_id.endswith("NoFrameskip-v4")):
+    """A run's VecEnv (:func:`sb3_rtrl.envs.make_env`); ``env_kwargs`` for gymnasium ids only, as rl-zoo3's."""
+    if env_kwargs and (env_id.startswith(("procgen:", "dmlab:")) or is_atari_id(env_id)):
         raise ValueError(f"env_kwargs are passed to gymnasium ids only, not to {env_id}")
-    if env_id.startswith("procgen:"):
-        from sb3_rtrl.envs import make_procgen_env
-
-        return make_procgen_env(env_id.split(":", 1)[1], n_envs=n_envs, seed=seed)
-    if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
-        from sb3_rtrl.envs import make_atari_env
-
-        return make_atari_env(env_id, n_envs=n_envs, seed=seed, frame_stack=frame_stack)
-    if env_id.startswith("popgym-"):
-        try:
-            import popgym  # noqa: F401  (registers the popgym- ids)
-        except ImportError as err:
-            raise ImportError("POPGym tasks need popgym: pip install 'sb3-rtrl[popgym]'") from err
-    from sb3_rtrl.cli.train import check_env_id  # importing sb3_rtrl registers the built-in tasks
-
-    check_env_id(env_id)
-    return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=flatten_tuple_observations, env_kwargs=env_kwargs)
-
-
-def flatten_tuple_observations(env: gym.Env) -> gym.Env:
-    """
-    ``env`` with a Tuple observation space flattened to a Box (gymnasium's ``FlattenObservation``: one-hot for
-    discrete parts); other envs unchanged. SB3 takes no Tuple observations (POPGym's AutoencodeEasy has one), so
-    every learner gets them flattened alike.
-    """
-    return FlattenObservation(env) if isinstance(env.observation_space, spaces.Tuple) else env
+    return envs.make_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs, frame_stack=frame_stack)
 
 
 class _Evaluations(BaseCallback):
