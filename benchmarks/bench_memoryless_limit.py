@@ -21,10 +21,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import setup_threads  # noqa: E402
 from stable_baselines3 import A2C, PPO  # noqa: E402
-from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
 
 from sb3_rtrl import RTRLA2C, RTRLPPO  # noqa: E402
 from sb3_rtrl.cells import CELLS  # noqa: E402
+from sb3_rtrl.envs import make_env  # noqa: E402
 
 PPO_CONFIG = dict(n_steps=128, batch_size=128, n_epochs=10)
 A2C_CONFIG = dict(n_steps=16)
@@ -35,7 +35,7 @@ def build(env_id: str, n_envs: int, hidden: int, chunks: list[int | None]) -> di
     """Name -> (model, env steps per round)."""
 
     def env():
-        return make_vec_env(env_id, n_envs=n_envs, seed=0)
+        return make_env(env_id, n_envs=n_envs, seed=0)
 
     models: dict[str, tuple[object, int]] = {
         "PPO": (PPO("MlpPolicy", env(), policy_kwargs=dict(net_arch=NET_ARCH), seed=0, **PPO_CONFIG), 4 * 128 * n_envs),
