@@ -189,12 +189,11 @@ def train_copy_task(
     Train fully online (an update after every token) until the evaluation reaches ``target_accuracy``.
 
     :param max_length: longest sequence (T); lengths are uniform in 1..T
-    :param hidden_size: eLSTM size (the paper used 2048, for up to 500 bits and 500 recall steps, but with labels
-        that score counting rather than copying: docs/benchmarks.md)
+    :param hidden_size: eLSTM size (the paper used 2048, for up to 500 bits and 500 recall steps)
     :param batch_size: parallel streams
     :param learning_rate: Adam learning rate, or a function of the current (curriculum) length returning it, such
-        as ``falling_rate(1e-2)``, which learned faster here than any constant rate (docs/benchmarks.md). Not
-        because of stale sensitivities: per-token updates with exactly recomputed gradients learned no faster
+        as ``falling_rate(1e-2)``, which learned faster here than any constant rate (not because of stale
+        sensitivities: per-token updates with exactly recomputed gradients learned no faster)
     :param max_tokens: stop after this many steps per stream
     :param target_accuracy: stop once the sequence accuracy reaches it
     :param eval_every: steps between evaluations

@@ -83,8 +83,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         for the eLSTM, ``(0, 6)`` for the mixed cell). Added to the forget-gate bias at init. +3 (f = 0.95) lets a
         memory last tens of steps from the start; with 0 (the paper's init, f = 0.5) it fades within a few steps
         and even exact gradients vanish before long delays can be learned. A pair ``(low, high)`` spreads it
-        evenly over the units, fast ones that follow the input to slow ones that keep it; ``(0, 3)`` was the best
-        measured on CartPoleNoVel (docs/benchmarks.md)
+        evenly over the units, fast ones that follow the input to slow ones that keep it
     :param skip_connection: the MLP and heads read the cell's input (features, previous action and reward)
         beside its output, so the current observation reaches them without passing through the memory
         (default; without it the eLSTM's slow state is all the heads see, and reactive control suffers)
