@@ -17,6 +17,7 @@ import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_rtrl import torch_layers  # noqa: F401  (puts ImpalaCNN on the allowlist)
+from sb3_rtrl.envs.factory import is_atari_id
 from sb3_rtrl.safe_load import safe_classes
 
 # Entries that say how to run rather than how the algorithm learns.
@@ -118,7 +119,7 @@ def hyperparams_file(location: str) -> str | None:
 def task_keys(env_id: str) -> list[str]:
     """The names a zoo file may use for ``env_id``: itself, without a namespace, and ``atari`` for Atari."""
     keys = [env_id, env_id.split("/")[-1]]
-    if env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4"):
+    if is_atari_id(env_id):
         keys.append("atari")
     return keys
 

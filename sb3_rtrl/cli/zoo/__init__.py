@@ -9,18 +9,12 @@ given, and runs the zoo's own ``train`` or ``enjoy``.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from sb3_rtrl.algorithms import ALGORITHMS as _ALGORITHMS
+from sb3_rtrl.cli.compare.hyperparams import hyperparams_file
 
 # The zoo's name of each algorithm, and where its class is.
 ALGORITHMS = {entry.zoo_name: entry.path for entry in _ALGORITHMS.values()}
-HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
-
-
-def hyperparams_file(algo: str) -> Path:
-    """The hyperparameter file shipped for the zoo algorithm ``algo`` (``<algo>.yml``)."""
-    return HYPERPARAMS_DIR / f"{algo}.yml"
 
 
 def register() -> None:
@@ -46,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     register()
     algo = _algo(rest)
     if command == "train" and "--conf-file" not in rest and "-conf" not in rest and algo in ALGORITHMS:
-        rest += ["--conf-file", str(hyperparams_file(algo))]
+        rest += ["--conf-file", str(hyperparams_file(f"{__name__}:{algo}.yml"))]
     if command == "train":
         from rl_zoo3.train import train as run
     else:
