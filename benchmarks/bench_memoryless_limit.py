@@ -2,7 +2,7 @@
 The recurrent algorithms against the same network without its recurrence: RTRLPPO against SB3's PPO and RTRLA2C
 against SB3's A2C at one config, env-steps/s (collection and updates together) timed in interleaved rounds in one
 process, with every registered cell and, for RTRLPPO, several ``chunk_length`` values; prints the median of each and
-its ratio to the memoryless algorithm's.
+its ratio to the memoryless algorithm's (one untimed round first).
 
 Config: 8 envs, one thread; PPO n_steps 128, batch_size 128, n_epochs 10; A2C n_steps 16; net_arch [64, 64]; the
 recurrent policies' cell is ``--hidden`` wide.
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
+from functools import partial
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import setup_threads  # noqa: E402
+from _timing import interleaved_medians, setup_threads  # noqa: E402
 from stable_baselines3 import A2C, PPO  # noqa: E402
 
 from sb3_rtrl import RTRLA2C, RTRLPPO  # noqa: E402
@@ -62,20 +61,13 @@ def main() -> None:
     setup_threads()
     chunks = [None if c == "none" else int(c) for c in args.chunks]
     models = build(args.env, args.n_envs, args.hidden, chunks)
-    for model, _ in models.values():  # warm-up: one update each
-        model.learn(model.n_steps * model.n_envs)  # type: ignore[attr-defined]
-    rates: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(args.rounds):
-        for name, (model, steps) in models.items():
-            start = time.perf_counter()
-            model.learn(steps, reset_num_timesteps=False)  # type: ignore[attr-defined]
-            rates[name].append(steps / (time.perf_counter() - start))
-    med = {name: statistics.median(r) for name, r in rates.items()}
+    fns = {name: partial(model.learn, steps, reset_num_timesteps=False) for name, (model, steps) in models.items()}
+    seconds = interleaved_medians(fns, args.rounds)
+    med = {name: models[name][1] / s for name, s in seconds.items()}
     print(f"{args.env}, {args.n_envs} envs, hidden {args.hidden}, threads=1, {args.rounds} rounds")
     for name, rate in med.items():
         base = med["PPO" if name.startswith(("PPO", "RTRLPPO")) else "A2C"]
-        rounds = ", ".join(f"{r:.0f}" for r in rates[name])
-        print(f"{name:32s} {rate:8.0f} env-steps/s  {rate / base:5.2f}x  (rounds: {rounds})")
+        print(f"{name:32s} {rate:8.0f} env-steps/s  {rate / base:5.2f}x")
 
 
 if __name__ == "__main__":
