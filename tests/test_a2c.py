@@ -86,14 +86,19 @@ def test_training_pass_replays_acting_exactly(cell):
     callback = CallbackList([])
     callback.init_callback(model)
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
-    obs, actions, starts, prev_a, prev_r = model._rollout_inputs()
     buf = model.rollout_buffer
-    assert starts.any(), "the segment must contain an episode start"
-    from sb3_rtrl.rtrl import RTRLState
-
-    state = RTRLState(model._rollout_start_cell_state, model._rtrl_state.sensitivities)
+    sample = buf.get_rollout()
+    assert sample.episode_starts.any(), "the segment must contain an episode start"
+    assert sample.prev_actions is not None and sample.prev_rewards is not None
     with th.no_grad():
-        values, log_prob, _, new_state = model.policy.evaluate_segment(obs, actions, starts, state, prev_a, prev_r)
+        values, log_prob, _, new_state = model.policy.evaluate_segment(
+            sample.observations,
+            sample.actions,
+            sample.episode_starts,
+            sample.start_state,
+            sample.prev_actions,
+            sample.prev_rewards,
+        )
     np.testing.assert_allclose(log_prob.numpy(), buf.log_probs.reshape(-1), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(values.numpy(), buf.values.reshape(-1), rtol=1e-5, atol=1e-5)
     th.testing.assert_close(new_state.c, model._last_cell_state, rtol=1e-5, atol=1e-6)

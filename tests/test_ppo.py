@@ -71,7 +71,7 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
         policy = model.policy
         policy.extract_features = lambda obs, features_extractor=None: obs.to(th.float64)  # type: ignore[method-assign]
         records = []
-        train, minibatches, chunk_starts = model.train, model._minibatches, model._chunk_starts
+        train, get_chunks, chunk_starts = model.train, model.rollout_buffer.get_chunks, model._chunk_starts
         optimizer_step = policy.optimizer.step
 
         def recording_train():
@@ -83,8 +83,8 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
                 adv=buf.advantages,
                 returns=buf.returns,
                 log_probs=buf.log_probs,
-                prev_a=model._rollout_prev_actions,
-                prev_r=model._rollout_prev_rewards,
+                prev_a=buf.prev_actions,
+                prev_r=buf.prev_rewards,
             )
             records.append(dict({k: v.copy() for k, v in arrays.items()}, batches=[], grads=[]))
             train()
@@ -93,16 +93,16 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
             records[-1]["chunks"] = chunk_starts()
             return records[-1]["chunks"]
 
-        def recording_minibatches(n_chunks):
-            batches = minibatches(n_chunks)
-            records[-1]["batches"] += batches
-            return batches
+        def recording_get_chunks(ids):
+            records[-1]["batches"].append(ids)
+            return get_chunks(ids)
 
         def recording_step(*args, **kwargs):
             records[-1]["grads"].append([p.grad.clone() for p in policy.parameters()])
             return optimizer_step(*args, **kwargs)
 
-        model.train, model._chunk_starts, model._minibatches = recording_train, recording_chunk_starts, recording_minibatches
+        model.train, model._chunk_starts = recording_train, recording_chunk_starts
+        model.rollout_buffer.get_chunks = recording_get_chunks
         policy.optimizer.step = recording_step
         model.learn(2 * 7 * 2)
         assert len(records) == 2

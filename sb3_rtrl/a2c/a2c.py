@@ -13,7 +13,6 @@ from torch.nn import functional as F
 from sb3_rtrl.common.arguments import check_number
 from sb3_rtrl.common.on_policy import RTRLOnPolicyAlgorithm
 from sb3_rtrl.common.recurrent.policies import RTRLActorCriticPolicy
-from sb3_rtrl.rtrl import RTRLState
 from sb3_rtrl.rtrl.backend import Backend
 
 SelfRTRLA2C = TypeVar("SelfRTRLA2C", bound="RTRLA2C")
@@ -153,27 +152,26 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         self._update_learning_rate(self.policy.optimizer)
         buf = self.rollout_buffer
         self._check_rollout_finite()
-        obs, actions, starts, prev_actions, prev_rewards = self._rollout_inputs()
-        state = RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)
+        sample = buf.get_rollout()
 
         values, log_prob, entropy, new_state = self.policy.evaluate_segment(
-            obs,
-            actions,
-            starts,
-            state,
-            prev_actions,
-            prev_rewards,
+            sample.observations,
+            sample.actions,
+            sample.episode_starts,
+            sample.start_state,
+            sample.prev_actions,
+            sample.prev_rewards,
             gradient=self.gradient,
             method=self.rtrl_method,
             backend=self.rtrl_backend,
             out=self._rtrl_spare,
         )
 
-        advantages = buf.to_torch(buf.advantages.reshape(-1))
+        advantages = sample.advantages
         if self.normalize_advantage:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         policy_loss = -(advantages * log_prob).mean()
-        value_loss = F.mse_loss(buf.to_torch(buf.returns.reshape(-1)), values)
+        value_loss = F.mse_loss(sample.returns, values)
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
         loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
         cell_state_rms, sensitivity_rms = self._check_state_finite(new_state)

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_rtrl.common.arguments import check_bool, check_choice, check_int, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
+from sb3_rtrl.common.recurrent.buffers import RTRLDictRolloutBuffer, RTRLRolloutBuffer
 from sb3_rtrl.common.recurrent.keywords import check_observation_space
 from sb3_rtrl.common.recurrent.policies import (
     CnnELSTMPolicy,
@@ -61,7 +62,7 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         "MultiInputELSTMPolicy": MultiInputELSTMPolicy,
     }
     policy: RTRLActorCriticPolicy
-    rollout_buffer: RolloutBuffer
+    rollout_buffer: RTRLRolloutBuffer
 
     def __init__(
         self,
@@ -132,6 +133,10 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             self.policy_kwargs = {**self.policy_kwargs, "cell": LEGACY_DEFAULT_CELL}
         self._check_arguments()
         check_observation_space(self.observation_space)
+        # Always the RTRL buffer, whatever class an older file saved (SB3's RolloutBuffer).
+        self.rollout_buffer_class = (
+            RTRLDictRolloutBuffer if isinstance(self.observation_space, spaces.Dict) else RTRLRolloutBuffer
+        )
         super()._setup_model()
         if not isinstance(self.policy, RTRLActorCriticPolicy):
             raise ValueError(f"{type(self).__name__} needs an RTRLActorCriticPolicy, got {type(self.policy).__name__}")
@@ -142,28 +147,22 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         cell = self.policy.cell
         n = self.n_envs
         self._last_cell_state = th.zeros(n, cell.hidden_size, device=self.device)
-        self._rollout_start_cell_state = self._last_cell_state
         # Two sets of sensitivity buffers, alternated: the new state is written while the old one is read.
         # TBPTT leaves its (zero) sensitivities as they are and needs no second set.
         self._rtrl_state = initial_state(cell, n)
         self._rtrl_spare = initial_state(cell, n) if self.gradient == "rtrl" else self._rtrl_state
         self._last_prev_action = np.zeros((n, self.policy.prev_action_dim), dtype=np.float32)
         self._last_prev_reward = np.zeros(n, dtype=np.float32)
-        self._rollout_prev_actions = np.zeros((self.n_steps, n, self.policy.prev_action_dim), dtype=np.float32)
-        self._rollout_prev_rewards = np.zeros((self.n_steps, n), dtype=np.float32)
 
     def _excluded_save_params(self) -> list[str]:
         # Per-environment state is not saved: a loaded model may run with another number of environments.
         return [
             *super()._excluded_save_params(),
             "_last_cell_state",
-            "_rollout_start_cell_state",
             "_rtrl_state",
             "_rtrl_spare",
             "_last_prev_action",
             "_last_prev_reward",
-            "_rollout_prev_actions",
-            "_rollout_prev_rewards",
         ]
 
     def _setup_learn(
@@ -202,20 +201,22 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
 
         :param env: training environment
         :param callback: called at every step (and at the rollout's start and end)
-        :param rollout_buffer: SB3's buffer to fill
+        :param rollout_buffer: the RTRL rollout buffer to fill
         :param n_rollout_steps: steps per environment
         :return: False if a callback stopped training
         """
         assert self._last_obs is not None, "No previous observation was provided"
         assert self._last_cell_state is not None
+        if not isinstance(rollout_buffer, RTRLRolloutBuffer):
+            raise TypeError(f"{type(self).__name__} collects into an RTRL rollout buffer, got {type(rollout_buffer).__name__}")
         self.policy.set_training_mode(False)
         n_steps = 0
         rollout_buffer.reset()
+        # The training pass replays the rollout from the state acting started it with.
+        rollout_buffer.start_state = RTRLState(c=self._last_cell_state, sensitivities=self._rtrl_state.sensitivities)
         if self.use_sde:
             self.policy.reset_noise(env.num_envs)
         callback.on_rollout_start()
-        # The training pass replays the rollout from the state acting started it with.
-        self._rollout_start_cell_state = self._last_cell_state
         cell_state = self._last_cell_state
 
         while n_steps < n_rollout_steps:
@@ -223,6 +224,8 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
                 self.policy.reset_noise(env.num_envs)
 
             reads_prev = self._reads_prev()
+            prev_action: np.ndarray | None = None
+            prev_reward: np.ndarray | None = None
             prev_actions = prev_rewards = None
             if reads_prev:
                 assert self._last_episode_starts is not None, "set by _setup_learn"
@@ -262,8 +265,6 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
                 actions = actions.reshape(-1, 1)
 
             if reads_prev:
-                self._rollout_prev_actions[n_steps - 1] = prev_action
-                self._rollout_prev_rewards[n_steps - 1] = prev_reward
                 if self.policy.prev_action:
                     with th.no_grad():
                         encoded = self.policy.encode_actions(th.as_tensor(actions, device=self.device))
@@ -291,12 +292,14 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
                     rewards[idx] += self.gamma * terminal_value
 
             rollout_buffer.add(
-                self._last_obs,  # type: ignore[arg-type]
+                self._last_obs,
                 actions,
                 rewards,
-                self._last_episode_starts,  # type: ignore[arg-type]
+                self._last_episode_starts,
                 values,
                 log_probs,
+                prev_action=prev_action if self.policy.prev_action else None,
+                prev_reward=prev_reward if self.policy.prev_reward else None,
             )
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
@@ -318,42 +321,6 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         return self.policy.prev_action or self.policy.prev_reward
 
     # ------------------------------------------------------------------ update
-
-    def _rollout_inputs(
-        self, times: slice | np.ndarray = slice(None), envs: np.ndarray | slice = slice(None)
-    ) -> tuple[Any, th.Tensor, th.Tensor, th.Tensor | None, th.Tensor | None]:
-        """
-        What the training pass reads for the steps ``times`` of the environments ``envs`` of the rollout.
-
-        :param times: steps of the rollout, the same for every environment (a slice); or a ``(T, B)`` array
-            of steps, column ``b`` for the environment ``envs[b]`` (sequences from different times side by side)
-        :param envs: environments (indices or a slice; indices with a ``times`` array)
-        :return: observations and actions flat in time-major order, the ``(T, B)`` episode starts, and the
-            previous actions and rewards the cell read (None where the policy does not read them)
-        """
-        buf = self.rollout_buffer
-
-        def take(array: np.ndarray) -> np.ndarray:
-            return array[times, np.asarray(envs)[None, :]] if isinstance(times, np.ndarray) else array[times][:, envs]
-
-        def block(array: np.ndarray) -> np.ndarray:
-            part = take(array)
-            return part.reshape(part.shape[0] * part.shape[1], *part.shape[2:])
-
-        if isinstance(buf.observations, dict):
-            obs: Any = {k: buf.to_torch(block(v)) for k, v in buf.observations.items()}
-        else:
-            obs = buf.to_torch(block(buf.observations))
-        actions = buf.to_torch(block(buf.actions).reshape(-1, buf.actions.shape[-1]).astype(np.float32, copy=False))
-        if isinstance(self.action_space, spaces.Discrete):
-            actions = actions.long().flatten()
-        starts = th.as_tensor(take(buf.episode_starts), device=self.device).bool()
-        prev_actions = prev_rewards = None
-        if self.policy.prev_action:
-            prev_actions = th.as_tensor(block(self._rollout_prev_actions), device=self.device)
-        if self.policy.prev_reward:
-            prev_rewards = th.as_tensor(block(self._rollout_prev_rewards), device=self.device)
-        return obs, actions, starts, prev_actions, prev_rewards
 
     def _check_rollout_finite(self) -> None:
         """Raise NonFiniteError if the rollout holds a non-finite observation, reward, value or value target."""

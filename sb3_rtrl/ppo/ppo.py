@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -13,23 +12,11 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance
 from sb3_rtrl.common.arguments import check_int, check_number
 from sb3_rtrl.common.on_policy import RTRLOnPolicyAlgorithm
 from sb3_rtrl.common.recurrent.policies import RTRLActorCriticPolicy
-from sb3_rtrl.rtrl import RTRLState, initial_state
+from sb3_rtrl.common.recurrent.type_aliases import ChunkStarts, RTRLSequenceSamples
+from sb3_rtrl.rtrl import initial_state
 from sb3_rtrl.rtrl.backend import Backend
 
 SelfRTRLPPO = TypeVar("SelfRTRLPPO", bound="RTRLPPO")
-
-
-@dataclass
-class ChunkStarts:
-    """
-    Where each time chunk of a rollout starts: the cell state and the sensitivities of every environment.
-
-    :param bounds: ``(t0, t1)`` steps of each chunk, the same for every environment
-    :param states: the state at each chunk's start (with the weights the rollout was collected with)
-    """
-
-    bounds: list[tuple[int, int]]
-    states: list[RTRLState]
 
 
 class RTRLPPO(RTRLOnPolicyAlgorithm):
@@ -178,25 +165,24 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
 
     def _chunk_starts(self) -> ChunkStarts:
         """
-        One pass over the rollout without gradients, chunk by chunk: the state at every chunk's start.
-
-        The state at the rollout's end becomes the carried one, as in RTRLA2C.
+        One pass over the rollout without gradients, chunk by chunk, with the weights that collected it: the state
+        at every chunk's start, and last at the rollout's end (which becomes the carried one, as in RTRLA2C).
         """
-        length = self._chunk_steps()
-        bounds = [(t, min(t + length, self.n_steps)) for t in range(0, self.n_steps, length)]
-        states = [RTRLState(c=self._rollout_start_cell_state, sensitivities=self._rtrl_state.sensitivities)]
+        buf = self.rollout_buffer
+        bounds = buf.chunk_bounds(self._chunk_steps())
+        states = [buf.start_state]
         for i, (t0, t1) in enumerate(bounds):
-            obs, _, starts, prev_actions, prev_rewards = self._rollout_inputs(slice(t0, t1))
+            sample = buf.sequences(slice(t0, t1), slice(None), states[-1])
             # The state at the rollout's end goes into the spare buffers (the carried state is read now);
             # the states between chunks get their own, kept until the update ends.
             last = i == len(bounds) - 1
             out = self._rtrl_spare if last or self.gradient != "rtrl" else initial_state(self.policy.cell, self.n_envs)
             new_state = self.policy.advance_state(
-                obs,
-                starts,
-                states[-1],
-                prev_actions,
-                prev_rewards,
+                sample.observations,
+                sample.episode_starts,
+                sample.start_state,
+                sample.prev_actions,
+                sample.prev_rewards,
                 gradient=self.gradient,
                 method=self.rtrl_method,
                 backend=self.rtrl_backend,
@@ -205,50 +191,29 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
             states.append(new_state)
         return ChunkStarts(bounds, states)
 
-    def _minibatches(self, n_chunks: int) -> list[np.ndarray]:
-        """Chunk ids (``chunk * n_envs + env``) of each minibatch of one epoch, in a new random order."""
-        per_batch = max(1, (self.batch_size or self.n_steps * self.n_envs) // self._chunk_steps())
-        order = np.random.permutation(n_chunks * self.n_envs)
-        return [order[i : i + per_batch] for i in range(0, len(order), per_batch)]
-
-    def _evaluate_minibatch(self, ids: np.ndarray, chunks: ChunkStarts) -> dict[str, th.Tensor | None]:
+    def _evaluate_minibatch(self, samples: tuple[RTRLSequenceSamples, ...]) -> dict[str, th.Tensor | None]:
         """
-        The policy's outputs on the chunks ``ids``, with the exact gradient through their past, and the
+        The policy's outputs on a minibatch's chunks, with the exact gradient through their past, and the
         rollout's records of the same steps in the same order.
 
-        :param ids: chunk ids (``chunk * n_envs + env``)
-        :param chunks: the rollout's chunk starts
+        :param samples: the minibatch, one sample per chunk length
         :return: ``values``, ``log_prob``, ``entropy`` (None where the distribution has none) and the rollout's
             ``advantages``, ``returns``, ``old_values`` and ``old_log_prob``, each flat
         """
-        buf = self.rollout_buffer
         parts: dict[str, list[th.Tensor]] = {
             key: [] for key in ("values", "log_prob", "entropy", "advantages", "returns", "old_values", "old_log_prob")
         }
         has_entropy = True
-        ids = np.sort(ids)  # by time slot, then environment
-        slots, envs = ids // self.n_envs, ids % self.n_envs
-        lengths = np.array([chunks.bounds[k][1] - chunks.bounds[k][0] for k in slots])
-        # Chunks of one length are the rows of one batched pass, each from its own start state.
-        for length in np.unique(lengths):
-            rows = lengths == length
-            group_slots, group_envs = slots[rows], envs[rows]
-            starts_at = np.array([chunks.bounds[k][0] for k in group_slots])
-            times = starts_at[None, :] + np.arange(length)[:, None]  # (T, B)
-            obs, actions, starts, prev_actions, prev_rewards = self._rollout_inputs(times, group_envs)
-            pieces = [
-                (chunks.states[k], th.as_tensor(group_envs[group_slots == k], device=self.device))
-                for k in np.unique(group_slots)
-            ]
-            state = RTRLState(
-                c=th.cat([start.c[index] for start, index in pieces]),
-                sensitivities=tuple(
-                    th.cat([start.sensitivities[i][index] for start, index in pieces])
-                    for i in range(len(pieces[0][0].sensitivities))
-                ),
-            )
+        for sample in samples:
             values, log_prob, entropy = self.policy.evaluate_chunk(
-                obs, actions, starts, state, prev_actions, prev_rewards, gradient=self.gradient, backend=self.rtrl_backend
+                sample.observations,
+                sample.actions,
+                sample.episode_starts,
+                sample.start_state,
+                sample.prev_actions,
+                sample.prev_rewards,
+                gradient=self.gradient,
+                backend=self.rtrl_backend,
             )
             parts["values"].append(values)
             parts["log_prob"].append(log_prob)
@@ -256,14 +221,9 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
                 has_entropy = False
             else:
                 parts["entropy"].append(entropy)
-            for key, array in (
-                ("advantages", buf.advantages),
-                ("returns", buf.returns),
-                ("old_values", buf.values),
-                ("old_log_prob", buf.log_probs),
-            ):
-                # In the policy's dtype: the loss's statistics (advantage mean and std) are then as exact as it.
-                parts[key].append(buf.to_torch(array[times, group_envs[None, :]].reshape(-1)).to(values.dtype))
+            # In the policy's dtype: the loss's statistics (advantage mean and std) are then as exact as it.
+            for key in ("advantages", "returns", "old_values", "old_log_prob"):
+                parts[key].append(getattr(sample, key).to(values.dtype))
         out: dict[str, th.Tensor | None] = {key: th.cat(tensors) for key, tensors in parts.items() if key != "entropy"}
         out["entropy"] = th.cat(parts["entropy"]) if has_entropy else None
         return out
@@ -307,8 +267,9 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         clip_range = self.schedule_value("clip_range", self.clip_range)  # type: ignore[arg-type]
         clip_range_vf = None if self.clip_range_vf is None else self.schedule_value("clip_range_vf", self.clip_range_vf)  # type: ignore[arg-type]
         self._check_rollout_finite()
-        chunks = self._chunk_starts()
-        end_state = chunks.states[-1]
+        buf = self.rollout_buffer
+        buf.chunk_starts = self._chunk_starts()
+        end_state = buf.chunk_starts.states[-1]
         cell_state_rms, sensitivity_rms = self._check_state_finite(end_state)
 
         history: dict[str, list[float]] = {}
@@ -316,8 +277,8 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl: list[float] = []
-            for ids in self._minibatches(len(chunks.bounds)):
-                loss, stats = self._minibatch_loss(self._evaluate_minibatch(ids, chunks), clip_range, clip_range_vf)
+            for samples in buf.get(self.batch_size):
+                loss, stats = self._minibatch_loss(self._evaluate_minibatch(samples), clip_range, clip_range_vf)
                 approx_kl.append(stats["approx_kl"])
                 for key, value in stats.items():
                     history.setdefault(key, []).append(value)
@@ -334,7 +295,6 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
         if self.gradient == "rtrl":
             self._rtrl_spare, self._rtrl_state = self._rtrl_state, end_state
 
-        buf = self.rollout_buffer
         self.logger.record("train/entropy_loss", np.mean(history["entropy_loss"]))
         self.logger.record("train/policy_gradient_loss", np.mean(history["policy_loss"]))
         self.logger.record("train/value_loss", np.mean(history["value_loss"]))

@@ -1,1 +1,1 @@
-"""The recurrent pieces the algorithms share: the policies, their keywords and presets."""
+"""The recurrent pieces the algorithms share: the policies, their keywords and presets, the rollout buffer and its samples."""
