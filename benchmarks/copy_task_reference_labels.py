@@ -81,7 +81,7 @@ def accuracies(model: Model, bits: int, n: int, rng: np.random.Generator) -> tup
     """:func:`scores` of the model on ``n`` fresh examples."""
     inputs, targets = make_batch(rng, bits, n)
     x = F.one_hot(th.as_tensor(inputs), 3).float()
-    h, _ = model.cell(x, th.zeros(n, model.cell.hidden_size), th.zeros(x.shape[:2], dtype=th.bool))
+    h, _ = model.cell(x, th.zeros(n, model.cell.state_size), th.zeros(x.shape[:2], dtype=th.bool))
     return scores(model.readout(h).argmax(-1).numpy(), targets)
 
 

@@ -203,7 +203,7 @@ def test_recurrent_ppo_script_runs_unchanged():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = RTRLA2C("MlpLstmPolicy", recall_env(), **kwargs).learn(32)
-    assert model.policy.cell.hidden_size == 24
+    assert model.policy.cell.state_size == 24
     mean, _ = evaluate_policy(model, recall_env(), n_eval_episodes=4)
     assert -1.0 <= mean <= 1.0
 

@@ -23,7 +23,7 @@ def real_jacobian(cell: ElementwiseRecurrentCell, jac: th.Tensor) -> th.Tensor:
     """``(B, n, n)`` real Jacobian of the real state from the engine's diagonal (a 2x2 block per complex unit)."""
     if not cell.complex_state:
         return th.diag_embed(jac)
-    n = cell.hidden_size
+    n = cell.state_size
     out = th.zeros(jac.shape[0], n, n, dtype=jac.real.dtype)
     for i in range(jac.shape[1]):
         re, im = jac[:, i].real, jac[:, i].imag
@@ -65,7 +65,7 @@ def test_jacobian_matches_autograd_and_finite_differences(cell_name, start):
 
 
 def check_jacobian(cell: ElementwiseRecurrentCell, start: bool) -> None:
-    N = cell.hidden_size
+    N = cell.state_size
     x = th.randn(B, D, dtype=th.float64)
     c_prev = th.randn(B, N, dtype=th.float64)
     starts = th.full((1, B), start)
@@ -135,7 +135,7 @@ def test_bad_input_mask_rejected(cell_name, mask, match):
 
 
 def test_bad_sizes_rejected(cell_name):
-    with pytest.raises(ValueError, match="hidden_size"):
+    with pytest.raises(ValueError, match="state_size"):
         CELLS[cell_name].cls(3, 0)
     with pytest.raises(ValueError, match="groups"):
         CELLS[cell_name].cls(D, 5, groups=2)
@@ -146,8 +146,9 @@ def test_registry_checks_names_and_keywords():
         resolve_cell_kwargs("gru", None)
     with pytest.raises(ValueError, match=r"cell 'rtu' \(RTUCell\) takes no keywords \['forget_bias'\]"):
         resolve_cell_kwargs("rtu", dict(forget_bias=1.0))
-    with pytest.raises(ValueError, match="set by the policy"):
-        resolve_cell_kwargs("elstm", dict(hidden_size=4))
+    for keyword in ("hidden_size", "state_size"):  # the policy's name and the cell's
+        with pytest.raises(ValueError, match="set by the policy"):
+            resolve_cell_kwargs("elstm", {keyword: 4})
     assert resolve_cell_kwargs("elstm", dict(init_std=0.1)) == dict(forget_bias=(0.0, 3.0), init_std=0.1)
     with pytest.raises(ValueError, match="not a subclass"):
         register_cell("lstm", th.nn.LSTM)  # type: ignore[arg-type]

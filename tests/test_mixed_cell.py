@@ -18,7 +18,7 @@ def test_layout_and_the_rtu_units_drawn_r():
     th.manual_seed(0)
     cell = MixedCell(5, 400, groups=2)
     assert (cell.elstm_width, cell.rtu_width) == (150, 50)
-    assert cell.elstm.hidden_size == 300 and cell.rtu.hidden_size == 100
+    assert cell.elstm.state_size == 300 and cell.rtu.state_size == 100
     r2 = th.exp(-2 * th.exp(cell.rtu.nu_log.detach()))
     assert abs(float(r2.mean()) - 0.5) < 0.1  # r^2 uniform in [0, 1], the RTU's own init
     ranged = MixedCell(5, 400, r_min=0.5, r_max=0.9)

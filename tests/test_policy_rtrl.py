@@ -136,7 +136,7 @@ def test_separate_extractors_feed_separate_cells(skip_connection):
         prev_reward=True,
     )
     assert policy.critic_cell and policy.pi_features_extractor is not policy.vf_features_extractor
-    assert policy.cell.input_size == 2 * 4 + 1 and policy.cell.hidden_size == 10
+    assert policy.cell.input_size == 2 * 4 + 1 and policy.cell.state_size == 10
     data = sequence(policy, 12, 2, th.Generator().manual_seed(2))
     values, log_prob, entropy, _ = policy.evaluate_segment(
         data["obs"],

@@ -83,14 +83,15 @@ class ElementwiseRecurrentCell(nn.Module):
     """
     Base class of element-wise recurrent cells usable with :func:`sb3_rtrl.rtrl.rtrl_segment`.
 
-    Subclasses set ``input_size``, ``hidden_size`` (the size of the real state ``c`` and of the output ``h``),
+    Subclasses set ``input_size``, ``state_size`` (the size of the real state ``c`` and of the output ``h``, all groups
+    together: a policy's ``hidden_size`` is one group's, one head's),
     ``rtrl_specs`` and implement :meth:`scan`. All cells share the constructor keywords ``input_size``,
-    ``hidden_size``, ``input_init_std``, ``groups``, ``input_mask``, ``device`` and ``dtype`` (see
+    ``state_size``, ``input_init_std``, ``groups``, ``input_mask``, ``device`` and ``dtype`` (see
     :class:`sb3_rtrl.cells.ELSTMCell`), so that the policies can build any registered cell.
     """
 
     input_size: int
-    hidden_size: int
+    state_size: int
     rtrl_specs: tuple[SensitivitySpec, ...]
     #: the state is N complex units stored as 2N reals, (real, imaginary) adjacent; Jacobians, immediate
     #: terms and sensitivities are complex

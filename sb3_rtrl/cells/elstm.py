@@ -23,7 +23,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         h(t) = sigmoid(W_o [x(t); c(t)] + b_o) * c(t)
 
     :param input_size: D, the size of x
-    :param hidden_size: N, the size of c and h
+    :param state_size: N, the size of c and h (all groups together)
     :param init_std: standard deviation of the normal init of ``weight_hh`` and ``bias``, and of ``weight_ih``
         unless ``input_init_std`` is given (0.1 in the paper)
     :param input_init_std: standard deviation of ``weight_ih``'s init; None: ``init_std``
@@ -31,7 +31,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         longer at the start of training (``sigmoid(3) = 0.95``), which decides whether long delays can
         be learned at all. A pair ``(low, high)`` spreads it evenly over the units, from fast units that
         follow the input to slow ones that keep it
-    :param groups: independent groups of units (``hidden_size`` must divide into them): the output gate of a
+    :param groups: independent groups of units (``state_size`` must divide into them): the output gate of a
         unit reads the cell state of its own group only, and a forget-bias spread is laid over each group. The
         recurrence is element-wise already, so two groups are exactly two cells on the same input (an actor's
         and a critic's), run and trained by RTRL as one
@@ -54,7 +54,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
+        state_size: int,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         input_init_std: float | None = None,
@@ -64,22 +64,22 @@ class ELSTMCell(ElementwiseRecurrentCell):
         dtype: th.dtype | None = None,
     ) -> None:
         super().__init__()
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"ELSTMCell needs input_size >= 1 and hidden_size >= 1, got {input_size} and {hidden_size}")
-        if groups < 1 or hidden_size % groups:
-            raise ValueError(f"ELSTMCell: groups={groups} must be >= 1 and divide hidden_size={hidden_size}")
+        if input_size < 1 or state_size < 1:
+            raise ValueError(f"ELSTMCell needs input_size >= 1 and state_size >= 1, got {input_size} and {state_size}")
+        if groups < 1 or state_size % groups:
+            raise ValueError(f"ELSTMCell: groups={groups} must be >= 1 and divide state_size={state_size}")
         biases = forget_bias if isinstance(forget_bias, (tuple, list)) else (forget_bias,)
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (init_std, *biases)) or init_std < 0:
             raise ValueError(f"ELSTMCell needs init_std >= 0 and finite forget_bias, got {init_std!r} and {forget_bias!r}")
         self.input_size = input_size
-        self.hidden_size = hidden_size
+        self.state_size = state_size
         self.init_std = init_std
         self.forget_bias = forget_bias
         self.input_init_std = init_std if input_init_std is None else input_init_std
-        self.weight_ih = nn.Parameter(th.empty(2 * hidden_size, input_size, device=device, dtype=dtype))
-        self.weight_hh = nn.Parameter(th.empty(2 * hidden_size, device=device, dtype=dtype))
-        self.bias = nn.Parameter(th.empty(2 * hidden_size, device=device, dtype=dtype))
-        self.out_gate = nn.Linear(input_size + hidden_size, hidden_size, device=device, dtype=dtype)
+        self.weight_ih = nn.Parameter(th.empty(2 * state_size, input_size, device=device, dtype=dtype))
+        self.weight_hh = nn.Parameter(th.empty(2 * state_size, device=device, dtype=dtype))
+        self.bias = nn.Parameter(th.empty(2 * state_size, device=device, dtype=dtype))
+        self.out_gate = nn.Linear(input_size + state_size, state_size, device=device, dtype=dtype)
         self.groups = groups
         self.masked_input = input_mask is not None
         if input_mask is not None:
@@ -87,8 +87,8 @@ class ELSTMCell(ElementwiseRecurrentCell):
         if groups > 1 or input_mask is not None:
             # Which columns of the output gate each unit reads: its group's inputs and its group's cell state
             # (block diagonal).
-            group = th.arange(hidden_size, device=device) // (hidden_size // groups)
-            mask = th.ones(hidden_size, input_size + hidden_size, device=device, dtype=dtype)
+            group = th.arange(state_size, device=device) // (state_size // groups)
+            mask = th.ones(state_size, input_size + state_size, device=device, dtype=dtype)
             mask[:, input_size:] = (group[:, None] == group[None, :]).to(mask.dtype)
             if input_mask is not None:
                 reads = input_mask.to(device=device)[group].to(mask.dtype)  # (N, D)
@@ -106,15 +106,15 @@ class ELSTMCell(ElementwiseRecurrentCell):
         with th.no_grad():
             if isinstance(self.forget_bias, (tuple, list)):
                 low, high = self.forget_bias
-                spread = th.linspace(low, high, self.hidden_size // self.groups, dtype=self.bias.dtype)
-                self.bias[self.hidden_size :] += spread.repeat(self.groups).to(self.bias.device)
+                spread = th.linspace(low, high, self.state_size // self.groups, dtype=self.bias.dtype)
+                self.bias[self.state_size :] += spread.repeat(self.groups).to(self.bias.device)
             else:
-                self.bias[self.hidden_size :] += self.forget_bias
+                self.bias[self.state_size :] += self.forget_bias
         self.out_gate.reset_parameters()
 
     def extra_repr(self) -> str:
         return (
-            f"{self.input_size}, {self.hidden_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
+            f"{self.input_size}, {self.state_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
             f"forget_bias={self.forget_bias}"
             + (f", groups={self.groups}" if self.groups > 1 else "")
             + (", masked input" if self.masked_input else "")
@@ -162,7 +162,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         The paper's equations step by step with plain autograd ops: the ground truth the tests compare
         the fast recurrence and RTRL against. Same arguments and result as :meth:`forward`.
         """
-        n = self.hidden_size
+        n = self.state_size
         not_start = (~episode_starts).to(x.dtype).unsqueeze(-1)
         w_z, w_f = self.weight_hh.split(n)
         z_w, f_w = self.input_weight().split(n)

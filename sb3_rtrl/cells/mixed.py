@@ -22,7 +22,7 @@ class MixedCell(ElementwiseRecurrentCell):
     RTU units, so that a policy that splits them into an actor's and a critic's half gets each group whole.
 
     :param input_size: D, the size of x
-    :param hidden_size: N, the size of the state and of ``h`` (per group at least 3: one eLSTM unit and one
+    :param state_size: N, the size of the state and of ``h``, all groups together (per group at least 3: one eLSTM unit and one
         complex RTU unit)
     :param rtu_fraction: the share of each group's width given to RTU units (rounded to an even number of reals,
         at least 2, leaving at least one eLSTM unit)
@@ -44,7 +44,7 @@ class MixedCell(ElementwiseRecurrentCell):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
+        state_size: int,
         rtu_fraction: float = 0.25,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
@@ -60,19 +60,19 @@ class MixedCell(ElementwiseRecurrentCell):
         dtype: th.dtype | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or hidden_size % groups:
-            raise ValueError(f"MixedCell: groups={groups} must be >= 1 and divide hidden_size={hidden_size}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
+            raise ValueError(f"MixedCell: groups={groups} must be >= 1 and divide state_size={state_size}")
         if not (isinstance(rtu_fraction, (int, float)) and 0.0 < rtu_fraction < 1.0):
             raise ValueError(f"MixedCell: rtu_fraction must be in (0, 1), got {rtu_fraction!r}")
-        width = hidden_size // groups
+        width = state_size // groups
         if input_size < 1 or width < 3:
             raise ValueError(
                 f"MixedCell needs input_size >= 1 and at least 3 units per group (one eLSTM unit and one complex RTU "
-                f"unit), got input_size={input_size} and hidden_size={hidden_size} in {groups} group(s)"
+                f"unit), got input_size={input_size} and state_size={state_size} in {groups} group(s)"
             )
         rtu_width = min(max(2, 2 * round(width * rtu_fraction / 2)), width - 1 - (width - 1) % 2)
         self.input_size = input_size
-        self.hidden_size = hidden_size
+        self.state_size = state_size
         self.groups = groups
         self.rtu_fraction = float(rtu_fraction)
         self.elstm_width, self.rtu_width = width - rtu_width, rtu_width
@@ -108,7 +108,7 @@ class MixedCell(ElementwiseRecurrentCell):
         )
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width} per group"
+        return f"{self.input_size}, {self.state_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width} per group"
 
     def rtrl_parts(self) -> tuple[ElementwiseRecurrentCell, ...]:
         return (self.elstm, self.rtu)

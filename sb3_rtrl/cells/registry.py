@@ -8,8 +8,11 @@ from typing import Any
 
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell
 
-# Set by the policies for every cell (part of the cells' shared constructor).
-POLICY_SET_KEYWORDS = frozenset({"input_size", "hidden_size", "input_init_std", "groups", "input_mask", "device", "dtype"})
+# Set by the policies for every cell (part of the cells' shared constructor); "hidden_size" is the policy's own
+# keyword (each head's width), refused in cell_kwargs for clarity.
+POLICY_SET_KEYWORDS = frozenset(
+    {"input_size", "state_size", "hidden_size", "input_init_std", "groups", "input_mask", "device", "dtype"}
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,10 @@ def resolve_cell_kwargs(name: str, cell_kwargs: dict[str, Any] | None) -> dict[s
     given = dict(cell_kwargs or {})
     reserved = sorted(set(given) & POLICY_SET_KEYWORDS)
     if reserved:
-        raise ValueError(f"cell_kwargs {reserved} are set by the policy (hidden_size and input_init_std are policy keywords)")
+        raise ValueError(
+            f"cell_kwargs {reserved} are set by the policy (its hidden_size sets the state size; input_init_std is "
+            "a policy keyword)"
+        )
     unknown = sorted(set(given) - set(entry.keywords()))
     if unknown:
         raise ValueError(f"cell {name!r} ({entry.cls.__name__}) takes no keywords {unknown}; its keywords: {entry.keywords()}")

@@ -31,11 +31,11 @@ class RTUCell(ElementwiseRecurrentCell):
     activation acts on the output only, so linear and non-linear RTUs share the recursion. ``gamma`` keeps the
     state's scale that of ``W x`` whatever ``r``.
 
-    State and output have ``hidden_size`` reals: ``hidden_size // 2`` units, each as an adjacent
+    State and output have ``state_size`` reals: ``state_size // 2`` units, each as an adjacent
     ``(c1, c2)`` pair. There is no bias in the recurrence.
 
     :param input_size: D, the size of x
-    :param hidden_size: size of the real state and the output, twice the number of units (even)
+    :param state_size: size of the real state and the output, twice the number of units (even)
     :param activation: ``"linear"`` (identity) or ``"relu"`` on the output
     :param r_min: lower end of the eigenvalue modulus at init (``r^2`` is uniform in ``[r_min^2, r_max^2]``)
     :param r_max: upper end of it; near 1 the units keep their input for long
@@ -46,7 +46,7 @@ class RTUCell(ElementwiseRecurrentCell):
         different speeds, which gives a code for the time since an input
     :param input_init_std: standard deviation of the normal init of ``W1`` and ``W2``; None:
         ``1 / sqrt(input_size)``
-    :param groups: independent groups of units (the actor's and the critic's), each ``hidden_size // groups``
+    :param groups: independent groups of units (the actor's and the critic's), each ``state_size // groups``
         reals (even). Units never interact, so groups matter only with ``input_mask``
     :param input_mask: ``(groups, input_size)`` bool, which inputs each group reads; None: all
     :param device: device of the parameters
@@ -65,7 +65,7 @@ class RTUCell(ElementwiseRecurrentCell):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int,
+        state_size: int,
         activation: str = "linear",
         r_min: float = 0.0,
         r_max: float = 1.0,
@@ -78,11 +78,11 @@ class RTUCell(ElementwiseRecurrentCell):
         dtype: th.dtype | None = None,
     ) -> None:
         super().__init__()
-        if input_size < 1 or hidden_size < 2:
-            raise ValueError(f"RTUCell needs input_size >= 1 and hidden_size >= 2, got {input_size} and {hidden_size}")
-        if groups < 1 or hidden_size % (2 * groups):
+        if input_size < 1 or state_size < 2:
+            raise ValueError(f"RTUCell needs input_size >= 1 and state_size >= 2, got {input_size} and {state_size}")
+        if groups < 1 or state_size % (2 * groups):
             raise ValueError(
-                f"RTUCell: hidden_size={hidden_size} must divide into groups={groups} of an even size "
+                f"RTUCell: state_size={state_size} must divide into groups={groups} of an even size "
                 "(each unit is a pair of reals)"
             )
         if activation not in ACTIVATIONS:
@@ -106,9 +106,9 @@ class RTUCell(ElementwiseRecurrentCell):
             if (r_min, r_max) != (0.0, 1.0):
                 raise ValueError("RTUCell: give timescales or r_min/r_max, not both")
             timescales = (float(timescales[0]), float(timescales[1]))
-        units = hidden_size // 2
+        units = state_size // 2
         self.input_size = input_size
-        self.hidden_size = hidden_size
+        self.state_size = state_size
         self.units = units
         self.activation = activation
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
@@ -155,7 +155,7 @@ class RTUCell(ElementwiseRecurrentCell):
     def extra_repr(self) -> str:
         init = f"timescales={self.timescales}" if self.timescales is not None else f"r=[{self.r_min}, {self.r_max}]"
         return (
-            f"{self.input_size}, {self.hidden_size}, activation={self.activation}, {init}, "
+            f"{self.input_size}, {self.state_size}, activation={self.activation}, {init}, "
             f"max_phase={self.max_phase:.3g}, input_init_std={self.input_init_std:.3g}"
             + (f", groups={self.groups}" if self.groups > 1 else "")
             + (", masked input" if self.masked_input else "")

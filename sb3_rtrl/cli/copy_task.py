@@ -136,7 +136,7 @@ def _recall(model: CopyModel, max_length: int, n_sequences: int, rng: np.random.
     device = model.readout.weight.device
     x = F.one_hot(th.as_tensor(inputs.T, device=device), INPUT_SIZE).float()
     starts = th.zeros(x.shape[:2], dtype=th.bool, device=device)
-    h, _ = model.cell(x, th.zeros(n_sequences, model.cell.hidden_size, device=device), starts)
+    h, _ = model.cell(x, th.zeros(n_sequences, model.cell.state_size, device=device), starts)
     return model.readout(h).argmax(-1).cpu().numpy().T, targets, steps
 
 

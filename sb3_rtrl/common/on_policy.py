@@ -146,7 +146,7 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         """Zero cell states, sensitivities and previous action/reward for ``n_envs`` environments."""
         cell = self.policy.cell
         n = self.n_envs
-        self._last_cell_state = th.zeros(n, cell.hidden_size, device=self.device)
+        self._last_cell_state = th.zeros(n, cell.state_size, device=self.device)
         # Two sets of sensitivity buffers, alternated: the new state is written while the old one is read.
         # TBPTT leaves its (zero) sensitivities as they are and needs no second set.
         self._rtrl_state = initial_state(cell, n)

@@ -77,7 +77,7 @@ def validate_segment_inputs(cell: ElementwiseRecurrentCell, x: th.Tensor, episod
     _check_tensor("episode_starts", episode_starts, (t, b), th.bool, device)
     if not isinstance(state, RTRLState):
         raise ValueError(f"state must be an RTRLState, got {type(state).__name__}")
-    _check_tensor("state.c", state.c, (b, cell.hidden_size), dtype, device)
+    _check_tensor("state.c", state.c, (b, cell.state_size), dtype, device)
     shapes = cell.sensitivity_shapes()
     if len(state.sensitivities) != len(shapes):
         raise ValueError(f"state.sensitivities must hold {len(shapes)} tensors, got {len(state.sensitivities)}")

@@ -47,7 +47,7 @@ def initial_state(cell: ElementwiseRecurrentCell, batch_size: int) -> RTRLState:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ref = cell.rtrl_parameters()[0]
-    c = th.zeros(batch_size, cell.hidden_size, device=ref.device, dtype=ref.dtype)
+    c = th.zeros(batch_size, cell.state_size, device=ref.device, dtype=ref.dtype)
     sensitivities = tuple(
         th.zeros((batch_size, *shape), device=ref.device, dtype=dtype)
         for shape, dtype in zip(cell.sensitivity_shapes(), cell.sensitivity_dtypes())

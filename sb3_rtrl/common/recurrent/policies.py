@@ -71,7 +71,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param normalize_images: divide image observations by 255
     :param optimizer_class: optimizer class
     :param optimizer_kwargs: its keyword arguments
-    :param hidden_size: N, the size of the cell's state (256 in the paper for Atari and ProcGen)
+    :param hidden_size: N, the width of each head's recurrent state in reals: what the actor reads from the cell, and
+        the critic from its own cell when it has one (256 in the paper for Atari and ProcGen). The cell holds one
+        group of N per head (its ``state_size``)
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
     :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed"`` (default,
         :class:`sb3_rtrl.cells.MixedCell`: three quarters eLSTM units, a quarter RTU units), ``"elstm"``
@@ -225,7 +227,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
                 **resolved_cell_kwargs,
             )
         except ValueError as err:
-            # The cell sees the width of all its groups; the user gave the width of one.
+            # The cell sees the width of all its groups (state_size); the user gave the width of one.
             critic = f" (the critic's cell doubles the cell's width to {groups * self.hidden_size})" if groups > 1 else ""
             raise ValueError(f"{name}={self.hidden_size} with cell {cell!r}{critic}: {err}") from err
         if features_extractor_weights is not None:
@@ -298,7 +300,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         Shape of each array of the ``predict`` state: ``(1, n_envs, units)`` as RecurrentPPO, where units is
         ``hidden_size``, twice that with a critic cell.
         """
-        return (1, n_envs, self.cell.hidden_size)
+        return (1, n_envs, self.cell.state_size)
 
     def encode_actions(self, actions: th.Tensor) -> th.Tensor:
         """Previous-action input: one-hot for discrete spaces, float vectors otherwise; ``(B, prev_action_dim)``."""
