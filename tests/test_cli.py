@@ -28,12 +28,22 @@ def test_train_short_run_writes_table_png_and_models(tmp_path, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert "gradient" in out and "rtrl" in out and "tbptt" in out and "success" in out
+    assert "rtrl_a2c" in out and "tbptt_a2c" in out and "success" in out
+    # a preset of compare: its table, CSV and curves, beside the training curves and the models
+    assert (tmp_path / "table.txt").is_file() and (tmp_path / "points.csv").is_file() and (tmp_path / "curves.png").is_file()
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
     assert (tmp_path / "rtrl" / "model.zip").is_file() and (tmp_path / "tbptt" / "model.zip").is_file()
     # The recall task trains the network of its shipped config: the paper's heads, forget gates at 0.95.
     policy = RTRLA2C.load(tmp_path / "rtrl" / "model.zip").policy
     assert not policy.skip_connection and policy.net_arch == [] and policy.forget_bias == 3.0 and policy.init_std == 0.1
+
+
+def test_train_refuses_unknown_or_repeated_gradients(tmp_path):
+    from sb3_rtrl.cli.train import run
+
+    for gradients in ((), ("rtrl", "rtrl"), ("bptt",)):
+        with pytest.raises(ValueError, match="gradients must be"):
+            run("CartPole-v1", steps=64, out=str(tmp_path), gradients=gradients, progress_bar=False)
 
 
 def test_train_on_other_tasks_uses_the_default_network(tmp_path):

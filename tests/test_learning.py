@@ -5,8 +5,8 @@ import pytest
 
 from sb3_rtrl import RTRLA2C
 from sb3_rtrl.cli.compare import compare
-from sb3_rtrl.cli.train import evaluate, make_env
-from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.cli.compare.worker import evaluate
+from sb3_rtrl.envs import DELAYED_RECALL_ID, make_env
 from sb3_rtrl.policies import LONG_MEMORY_NETWORK
 
 

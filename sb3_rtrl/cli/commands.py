@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="show RTRL-vs-BPTT gradient agreement and the update timing")
     train = sub.add_parser(
         "train",
-        help="train RTRLA2C with gradient=rtrl and gradient=tbptt, evaluate both, plot the learning curves",
+        help="train RTRLA2C with gradient=rtrl and gradient=tbptt, evaluate both, plot the learning curves "
+        "(a preset of compare)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     train.add_argument("--env", default="sb3_rtrl/DelayedRecall-v0", help="gymnasium environment id")
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--delay", type=_positive, default=40, help="recall delay of the built-in memory task")
     train.add_argument("--gradients", nargs="+", choices=["rtrl", "tbptt"], default=["rtrl", "tbptt"])
     train.add_argument("--eval-episodes", type=_positive, default=100)
+    train.add_argument("--jobs", type=_positive, default=2, help="runs at a time, each in its own process (1: in this one)")
     train.add_argument("--no-progress-bar", action="store_true")
 
     exp = sub.add_parser(
@@ -138,27 +140,34 @@ def main(argv: list[str] | None = None) -> None:
 
         check_main()
     elif args.command == "train":
+        from sb3_rtrl.cli.compare.runner import ComparisonInterrupted
         from sb3_rtrl.cli.train import run
         from sb3_rtrl.envs import check_env_id
 
         try:
             check_env_id(args.env)
+            results = run(
+                env_id=args.env,
+                steps=args.steps,
+                n_envs=args.n_envs,
+                n_steps=args.n_steps,
+                seed=args.seed,
+                out=args.out,
+                hidden_size=args.hidden_size,
+                learning_rate=args.learning_rate,
+                delay=args.delay,
+                gradients=tuple(args.gradients),
+                eval_episodes=args.eval_episodes,
+                progress_bar=not args.no_progress_bar,
+                jobs=args.jobs,
+            )
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl train: error: {err}\n")
-        run(
-            env_id=args.env,
-            steps=args.steps,
-            n_envs=args.n_envs,
-            n_steps=args.n_steps,
-            seed=args.seed,
-            out=args.out,
-            hidden_size=args.hidden_size,
-            learning_rate=args.learning_rate,
-            delay=args.delay,
-            gradients=tuple(args.gradients),
-            eval_episodes=args.eval_episodes,
-            progress_bar=not args.no_progress_bar,
-        )
+        except ComparisonInterrupted as err:
+            parser.exit(130, f"sb3-rtrl train: {err}; their results are in {args.out}\n")
+        failed = sum(r.error is not None for r in results)
+        if failed:
+            parser.exit(1, f"sb3-rtrl train: {failed} of {len(results)} runs failed (listed in the table)\n")
     elif args.command == "experiment":
         from sb3_rtrl.cli.experiments import run_dmlab_protocol, run_experiment
 

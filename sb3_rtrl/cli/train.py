@@ -1,41 +1,16 @@
-"""``sb3-rtrl train``: train RTRLA2C with exact RTRL and with truncated BPTT, evaluate, compare."""
+"""``sb3-rtrl train``: a preset of ``compare``, RTRLA2C with exact RTRL beside truncated BPTT on one task."""
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-from stable_baselines3.common.evaluation import evaluate_policy
-
-from sb3_rtrl.a2c import RTRLA2C
+from sb3_rtrl.cli.compare.learners import LEARNERS
+from sb3_rtrl.cli.compare.runner import run_specs
+from sb3_rtrl.cli.compare.worker import RunResult, RunSpec
 from sb3_rtrl.cli.plotting import plot_curves
 from sb3_rtrl.common.recurrent.presets import LONG_MEMORY_NETWORK
-from sb3_rtrl.envs import DELAYED_RECALL_ID, make_env
-
-
-@dataclass
-class RunResult:
-    gradient: str
-    train_seconds: float
-    steps: int
-    mean_reward: float
-    std_reward: float
-    success_rate: float | None
-
-
-def evaluate(model: RTRLA2C, env, episodes: int) -> tuple[float, float, float | None]:
-    """Greedy evaluation: mean and std of the episode reward, and the success rate if the env reports one."""
-    successes: list[bool] = []
-
-    def record(local_vars: dict, _globals: dict) -> None:
-        if local_vars["done"] and "is_success" in local_vars["info"]:
-            successes.append(bool(local_vars["info"]["is_success"]))
-
-    mean, std = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, callback=record)
-    assert isinstance(mean, float) and isinstance(std, float), "evaluate_policy's mean and std"
-    return float(mean), float(std), (float(np.mean(successes)) if successes else None)
+from sb3_rtrl.envs import DELAYED_RECALL_ID
 
 
 def run(
@@ -51,56 +26,67 @@ def run(
     gradients: tuple[str, ...] = ("rtrl", "tbptt"),
     eval_episodes: int = 100,
     progress_bar: bool = True,
-    policy_kwargs: dict | None = None,
+    policy_kwargs: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> list[RunResult]:
     """
-    Train one model per gradient mode with the same settings and seed, evaluate each, plot their curves.
+    Train RTRLA2C once per gradient mode with the same settings and seed, as the ``compare`` runs of the learners
+    ``rtrl_a2c`` and ``tbptt_a2c``; evaluate each greedily; write compare's table, curves and CSV to ``out``, each
+    run's Monitor logs and model to ``out/<gradient>/`` and the training curves to ``out/learning_curve.png``.
 
+    :param env_id: the task (default: the built-in delayed recall)
+    :param steps: env steps per run
+    :param n_envs: parallel environments
+    :param n_steps: steps per environment between updates
+    :param seed: random seed of both runs
+    :param out: output folder
+    :param hidden_size: the policy's ``hidden_size``
+    :param learning_rate: learning rate
+    :param delay: the delayed recall's delay (other tasks ignore it)
+    :param gradients: ``"rtrl"``, ``"tbptt"`` or both
+    :param eval_episodes: episodes of the final greedy evaluation
+    :param progress_bar: show the progress of the runs together
     :param policy_kwargs: the policy's options besides ``hidden_size``. None: on the delayed-recall task the
-        network of its shipped zoo config (:data:`sb3_rtrl.policies.LONG_MEMORY_NETWORK`), elsewhere the
-        policy's defaults
+        network of its shipped zoo config (:data:`sb3_rtrl.common.recurrent.presets.LONG_MEMORY_NETWORK`),
+        elsewhere the policy's defaults
+    :param jobs: runs at a time (each in its own process when more than 1)
     :return: one result per gradient mode
     """
+    if not gradients or set(gradients) - {"rtrl", "tbptt"} or len(set(gradients)) < len(gradients):
+        raise ValueError(f"gradients must be 'rtrl' and/or 'tbptt', each once, got {list(gradients)}")
     if policy_kwargs is None:
         policy_kwargs = LONG_MEMORY_NETWORK if env_id == DELAYED_RECALL_ID else {}
-    env_kwargs = dict(delay=delay) if env_id == DELAYED_RECALL_ID else {}
-    results, curves = [], {}
+    specs = []
     for gradient in gradients:
-        run_dir = os.path.join(out, gradient)
-        env = make_env(env_id, n_envs, seed, run_dir, env_kwargs)
-        model = RTRLA2C(
-            "MlpLstmPolicy",
-            env,
-            n_steps=n_steps,
-            learning_rate=learning_rate,
-            gradient=gradient,
-            seed=seed,
-            policy_kwargs=dict(policy_kwargs, hidden_size=hidden_size),
+        learner = LEARNERS[f"{gradient}_a2c"]
+        kwargs = dict(n_steps=n_steps, learning_rate=learning_rate, policy_kwargs=dict(policy_kwargs, hidden_size=hidden_size))
+        specs.append(
+            RunSpec(
+                learner=learner.name,
+                algorithm=learner.algorithm,
+                env_id=env_id,
+                seed=seed,
+                steps=steps,
+                n_envs=n_envs,
+                policy=learner.policy,
+                kwargs={**kwargs, **learner.fixed},
+                env_kwargs=dict(delay=delay) if env_id == DELAYED_RECALL_ID else {},
+                eval_every=max(steps // 10, 1),
+                eval_episodes=10,
+                final_eval_episodes=eval_episodes,
+                source="sb3-rtrl train",
+                save_dir=os.path.join(out, gradient),
+            )
         )
-        print(f"training gradient={gradient} on {env_id} for {steps} steps ({n_envs} envs, n_steps={n_steps})")
-        start = time.perf_counter()
-        model.learn(steps, progress_bar=progress_bar)
-        seconds = time.perf_counter() - start
-        model.save(os.path.join(run_dir, "model.zip"))
-        env.close()
-        eval_env = make_env(env_id, 1, seed + 1000, None, env_kwargs)
-        mean, std, success = evaluate(model, eval_env, eval_episodes)
-        eval_env.close()
-        results.append(RunResult(gradient, seconds, model.num_timesteps, mean, std, success))
-        curves[f"{gradient} (n_steps={n_steps})"] = run_dir
+    print(f"RTRLA2C, gradient={' and '.join(gradients)}, on {env_id}: {steps} steps, {n_envs} envs, n_steps={n_steps}")
+    results = run_specs(specs, jobs=jobs, out=out, progress_bar=progress_bar)
     key = "is_success" if env_id == DELAYED_RECALL_ID else "r"
-    png = plot_curves(curves, os.path.join(out, "learning_curve.png"), key=key, title=f"RTRLA2C on {env_id}")
-    print_table(results, n_steps, eval_episodes)
-    print(f"\nlearning curves: {png}\nmodels and Monitor logs: {out}/<gradient>/")
+    curves = {
+        f"{gradient} (n_steps={n_steps})": os.path.join(out, gradient)
+        for gradient, result in zip(gradients, results)
+        if result.error is None
+    }
+    if curves:
+        png = plot_curves(curves, os.path.join(out, "learning_curve.png"), key=key, title=f"RTRLA2C on {env_id}")
+        print(f"training curves: {png}\nmodels and Monitor logs: {out}/<gradient>/")
     return results
-
-
-def print_table(results: list[RunResult], n_steps: int, eval_episodes: int) -> None:
-    print(f"\ngreedy evaluation over {eval_episodes} episodes, n_steps={n_steps}:")
-    print(f"{'gradient':<9} {'steps':>9} {'train s':>8} {'steps/s':>8} {'reward':>14} {'success':>8}")
-    for r in results:
-        success = "-" if r.success_rate is None else f"{100 * r.success_rate:.0f}%"
-        print(
-            f"{r.gradient:<9} {r.steps:>9} {r.train_seconds:>8.1f} {r.steps / r.train_seconds:>8.0f} "
-            f"{r.mean_reward:>7.2f} ± {r.std_reward:<4.2f} {success:>8}"
-        )

@@ -28,6 +28,7 @@ class Summary:
     steps_to_threshold: float
     seconds_to_threshold: float
     source: str
+    success: float | None = None
 
 
 def first_reach(result: RunResult, threshold: float) -> tuple[int, float] | None:
@@ -42,8 +43,8 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
     """
     Per (task, learner): the final greedy return's mean and std over the seeds that finished, the MMER (the
     POPGym paper's measure: the maximum over training of the mean return, here of the greedy evaluations, averaged
-    over the seeds), env-steps/s, and, with a threshold, how many seeds reached it and their median env steps and
-    seconds to it.
+    over the seeds), env-steps/s, the final evaluation's success rate where the task reports one, and, with a
+    threshold, how many seeds reached it and their median env steps and seconds to it.
     """
     groups: dict[tuple[str, str], list[RunResult]] = {}
     for result in results:
@@ -53,6 +54,7 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
         ok = [r for r in runs if r.error is None]
         finals = np.array([r.final_mean for r in ok])
         reaches = [x for x in (first_reach(r, threshold) for r in ok) if x is not None] if threshold is not None else []
+        successes = [r.final_success for r in ok if r.final_success is not None]
         summaries.append(
             Summary(
                 env_id=env_id,
@@ -67,6 +69,7 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
                 steps_to_threshold=float(np.median([s for s, _ in reaches])) if reaches else math.nan,
                 seconds_to_threshold=float(np.median([t for _, t in reaches])) if reaches else math.nan,
                 source=runs[0].spec.source,
+                success=float(np.mean(successes)) if successes else None,
             )
         )
     return summaries
@@ -80,6 +83,9 @@ def format_table(summaries: list[Summary], threshold: float | None = None) -> st
         f"{'task':<{task_w}} {'learner':<{learner_w}} {'seeds':>5} {'return (mean ± std over seeds)':>31} "
         f"{'MMER':>9} {'steps/s':>8}"
     )
+    with_success = any(s.success is not None for s in summaries)
+    if with_success:
+        head += f" {'success':>8}"
     if threshold is not None:
         head += f"  {'reached ' + format(threshold, 'g'):>12} {'steps to it':>12} {'seconds':>8}"
     lines = [head, "-" * len(head)]
@@ -90,6 +96,8 @@ def format_table(summaries: list[Summary], threshold: float | None = None) -> st
             f"{s.env_id:<{task_w}} {s.learner:<{learner_w}} {f'{ok}/{s.seeds}':>5} {score:>31} {s.mmer:>9.3f} "
             f"{s.steps_per_second:>8.0f}"
         )
+        if with_success:
+            line += f" {'-' if s.success is None else format(s.success, '.0%'):>8}"
         if threshold is not None:
             line += f"  {f'{s.reached}/{ok}':>12} {s.steps_to_threshold:>12.0f} {s.seconds_to_threshold:>8.1f}"
         lines.append(line)

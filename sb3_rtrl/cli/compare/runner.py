@@ -275,6 +275,18 @@ def compare(
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     specs = build_specs(env_ids, learners, steps, seed_list, **spec_options)
+    return run_specs(specs, jobs, out, threshold, progress_bar)
+
+
+def run_specs(
+    specs: list[RunSpec], jobs: int = 1, out: str = "runs/compare", threshold: float | None = None, progress_bar: bool = True
+) -> list[RunResult]:
+    """
+    Run the given runs (see :func:`compare`, which builds them from learners, tasks and seeds); write the table, the
+    curves and the CSV to ``out``.
+
+    :raises ComparisonInterrupted: on SIGINT or SIGTERM, with the runs that had finished (written out too)
+    """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     check_writable(out)
@@ -288,7 +300,9 @@ def compare(
     try:
         with (
             _sigterm_interrupts(),
-            tqdm(total=steps * len(specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare") as bar,
+            tqdm(
+                total=sum(spec.steps for spec in specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare"
+            ) as bar,
         ):
             if jobs == 1:
                 for index, spec in enumerate(specs):

@@ -44,6 +44,7 @@ class RunSpec:
     :param eval_episodes: episodes per evaluation along the way
     :param final_eval_episodes: episodes of the evaluation at the end
     :param source: where the hyperparameters came from, for the report
+    :param save_dir: folder for the run's Monitor logs and, at the end, its model (``model.zip``); None: nothing
     """
 
     learner: str
@@ -61,19 +62,23 @@ class RunSpec:
     eval_episodes: int = 10
     final_eval_episodes: int = 30
     source: str = "defaults"
+    save_dir: str | None = None
 
 
 @dataclass
 class RunResult:
     """
     What a run measured. ``points`` are ``(env steps, training seconds, mean return, std)`` of each greedy
-    evaluation (training seconds exclude evaluation time); ``error`` is set when the run failed.
+    evaluation (training seconds exclude evaluation time); ``final_success`` is the share of the final evaluation's
+    episodes that ended with ``info["is_success"]`` true (None where the task reports no success); ``error`` is set
+    when the run failed.
     """
 
     spec: RunSpec
     points: list[tuple[int, float, float, float]] = field(default_factory=list)
     final_mean: float = float("nan")
     final_std: float = float("nan")
+    final_success: float | None = None
     train_seconds: float = float("nan")
     steps_done: int = 0
     error: str | None = None
@@ -83,11 +88,38 @@ class RunResult:
         return self.steps_done / self.train_seconds if self.train_seconds > 0 else float("nan")
 
 
-def make_env(env_id: str, n_envs: int, seed: int, frame_stack: int = 4, env_kwargs: dict[str, Any] | None = None) -> VecEnv:
+def make_env(
+    env_id: str,
+    n_envs: int,
+    seed: int,
+    frame_stack: int = 4,
+    env_kwargs: dict[str, Any] | None = None,
+    monitor_dir: str | None = None,
+) -> VecEnv:
     """A run's VecEnv (:func:`sb3_rtrl.envs.make_env`); ``env_kwargs`` for gymnasium ids only, as rl-zoo3's."""
     if env_kwargs and (env_id.startswith(("procgen:", "dmlab:")) or is_atari_id(env_id)):
         raise ValueError(f"env_kwargs are passed to gymnasium ids only, not to {env_id}")
-    return envs.make_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs, frame_stack=frame_stack)
+    return envs.make_env(
+        env_id, n_envs=n_envs, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs, frame_stack=frame_stack
+    )
+
+
+def evaluate(model: Any, env: VecEnv, episodes: int) -> tuple[float, float, float | None]:
+    """
+    Greedy evaluation (SB3's ``evaluate_policy``): the mean and std of the episode returns, and the share of
+    episodes that ended with ``info["is_success"]`` true (None if the task reports no success).
+    """
+    successes: list[bool] = []
+
+    def record(local_vars: dict[str, Any], _globals: dict[str, Any]) -> None:
+        if local_vars["done"] and "is_success" in local_vars["info"]:
+            successes.append(bool(local_vars["info"]["is_success"]))
+
+    returns, _ = evaluate_policy(
+        model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True, callback=record
+    )
+    success = float(np.mean(successes)) if successes else None
+    return float(np.mean(returns)), float(np.std(returns)), success
 
 
 class _Evaluations(BaseCallback):
@@ -103,12 +135,9 @@ class _Evaluations(BaseCallback):
     def _on_training_start(self) -> None:
         self.started = time.perf_counter()
 
-    def evaluate(self, episodes: int) -> tuple[float, float]:
+    def evaluate(self, episodes: int) -> tuple[float, float, float | None]:
         sync_envs_normalization(self.training_env, self.eval_env)
-        returns, _ = evaluate_policy(
-            self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True
-        )
-        return float(np.mean(returns)), float(np.std(returns))
+        return evaluate(self.model, self.eval_env, episodes)
 
     def pause(self) -> None:
         self.train_seconds += time.perf_counter() - self.started
@@ -116,7 +145,7 @@ class _Evaluations(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_eval:
             self.pause()
-            mean, std = self.evaluate(self.spec.eval_episodes)
+            mean, std, _ = self.evaluate(self.spec.eval_episodes)
             self.result.points.append((self.num_timesteps, self.train_seconds, mean, std))
             self.next_eval += self.spec.eval_every
             if self.progress is not None:
@@ -136,7 +165,7 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
     result = RunResult(spec)
     try:
         algorithm = import_algorithm(spec.algorithm)
-        env = make_env(spec.env_id, spec.n_envs, spec.seed, spec.frame_stack, spec.env_kwargs)
+        env = make_env(spec.env_id, spec.n_envs, spec.seed, spec.frame_stack, spec.env_kwargs, spec.save_dir)
         eval_env = make_env(spec.env_id, 1, spec.seed + 10_000, spec.frame_stack, spec.env_kwargs)
         if spec.normalize:
             env = VecNormalize(env)
@@ -151,8 +180,10 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
         model.learn(spec.steps, callback=callback)
         callback.pause()
         result.train_seconds, result.steps_done = callback.train_seconds, model.num_timesteps
-        result.final_mean, result.final_std = callback.evaluate(spec.final_eval_episodes)
+        result.final_mean, result.final_std, result.final_success = callback.evaluate(spec.final_eval_episodes)
         result.points.append((model.num_timesteps, callback.train_seconds, result.final_mean, result.final_std))
+        if spec.save_dir is not None:
+            model.save(os.path.join(spec.save_dir, "model.zip"))
         env.close()
         eval_env.close()
     except Exception as err:  # noqa: BLE001  (reported as a failed run; the others go on)
