@@ -205,15 +205,20 @@ def _recurrence_forward(
         f = th.addcmul(u[0, :, n:], w_f, ct).sigmoid_()
         return th.lerp(z, ct, f).unsqueeze(0), None, None, ct.unsqueeze(0)
     gates = th.empty_like(u)  # [z; f]
-    c_tilde = u.new_empty(steps, batch, n)
     c_all = u.new_empty(steps, batch, n)
+    # Per-step views made once (one call each, not a few slicing calls a step): the loop is the cost of a training
+    # sequence, and most of it is per-call overhead at these sizes.
+    u_z, u_f = u[..., :n].unbind(0), u[..., n:].unbind(0)
+    z_all, f_all = gates[..., :n].unbind(0), gates[..., n:].unbind(0)
+    c_steps, masks = c_all.unbind(0), not_start.unbind(0)
+    resets = (not_start == 0).any(dim=2).any(dim=1).tolist()
     c = c0
     for t in range(steps):
-        ct = th.mul(c, not_start[t], out=c_tilde[t])
-        z, f = gates[t, :, :n], gates[t, :, n:]
-        th.addcmul(u[t, :, :n], w_z, ct, out=z).tanh_()
-        th.addcmul(u[t, :, n:], w_f, ct, out=f).sigmoid_()
-        c = th.lerp(z, ct, f, out=c_all[t])  # z + f * (c~ - z) = f * c~ + (1 - f) * z
+        ct = c * masks[t] if resets[t] else c  # c~: the state after this step's resets
+        z = th.addcmul(u_z[t], w_z, ct, out=z_all[t]).tanh_()
+        f = th.addcmul(u_f[t], w_f, ct, out=f_all[t]).sigmoid_()
+        c = th.lerp(z, ct, f, out=c_steps[t])  # z + f * (c~ - z) = f * c~ + (1 - f) * z
+    c_tilde = th.cat([c0.unsqueeze(0), c_all[:-1]]) * not_start
     if not need_terms:
         return c_all, None, None, c_tilde
     z, f = gates[..., :n], gates[..., n:]
@@ -246,10 +251,14 @@ class _ELSTMRecurrence(th.autograd.Function):
         steps, batch, n = jacobian.shape
         grad_u = th.empty_like(a)
         carry = th.zeros_like(grad_c_all[0])
+        # Views made once; carry is updated in place, so its (B, 1, N) view follows it.
+        carry_pairs = carry.unsqueeze(1)
+        a_steps, grad_u_steps = a.view(steps, batch, 2, n).unbind(0), grad_u.view(steps, batch, 2, n).unbind(0)
+        grads, jacobians = grad_c_all.unbind(0), jacobian.unbind(0)
         for t in range(steps - 1, -1, -1):
-            dc = carry.add_(grad_c_all[t])
-            th.mul(a[t].view(batch, 2, n), dc.unsqueeze(1), out=grad_u[t].view(batch, 2, n))
-            carry = dc.mul_(jacobian[t])
+            carry.add_(grads[t])
+            th.mul(a_steps[t], carry_pairs, out=grad_u_steps[t])
+            carry.mul_(jacobians[t])
         grad_weight_hh = None
         if ctx.needs_input_grad[1]:
             grad_weight_hh = (grad_u.view(steps, batch, 2, n) * c_tilde.unsqueeze(2)).sum((0, 1)).view(2 * n)
