@@ -154,6 +154,13 @@ def test_cli_errors():
     assert err.value.code == 2
 
 
+def test_train_exits_1_when_a_run_fails(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--steps", "64", "--learning-rate", "-1", "--jobs", "1", "--out", str(tmp_path), "--no-progress-bar"])
+    assert err.value.code == 1
+    assert "FAILED rtrl_a2c" in capsys.readouterr().out
+
+
 def test_python_dash_m_and_check():
     result = subprocess.run([sys.executable, "-m", "sb3_rtrl", "check"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
