@@ -12,6 +12,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_rtrl import RTRLPPO
 from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.ppo.ppo import MinibatchEvaluation
 from sb3_rtrl.rtrl import initial_state
 
 SMALL = dict(hidden_size=16)
@@ -162,7 +163,7 @@ def loss_inputs(**changes):
         old_log_prob=th.tensor([-0.5, 0.0, 0.5, 0.0]),
     )
     batch.update(changes)
-    return batch
+    return MinibatchEvaluation(**batch)
 
 
 def test_clipped_surrogate_stops_the_gradient_outside_the_trust_region():
@@ -172,7 +173,7 @@ def test_clipped_surrogate_stops_the_gradient_outside_the_trust_region():
     loss.backward()
     # ratios e^0.5, 1, e^-0.5, 1: the first is above 1.2 with a positive advantage, the third below 0.8 with a
     # negative one; both are clipped, so their log-probabilities get no gradient.
-    np.testing.assert_allclose(batch["log_prob"].grad.numpy(), [0.0, -0.25, 0.0, 0.25], atol=1e-7)
+    np.testing.assert_allclose(batch.log_prob.grad.numpy(), [0.0, -0.25, 0.0, 0.25], atol=1e-7)
     assert stats["clip_fraction"] == 0.5
     # The policy loss itself: -mean(min(A r, A clip(r))) = -(1.2 + 1 - 0.8 - 1) / 4
     assert stats["policy_loss"] == pytest.approx(-0.1, abs=1e-6)
@@ -183,13 +184,13 @@ def test_value_clipping_around_the_old_values():
     batch = loss_inputs(old_values=th.tensor([0.0, 0.05, 0.5, 0.0]))
     loss, _ = model._minibatch_loss(batch, clip_range=0.2, clip_range_vf=0.1)
     loss.backward()
-    grad = batch["values"].grad.numpy()
+    grad = batch.values.grad.numpy()
     # Entry 2 is 0.5 below its old value: clipped to old - 0.1, its gradient is zero; the others move freely.
     assert grad[2] == 0.0 and np.all(grad[[0, 1, 3]] < 0)
     batch = loss_inputs(old_values=th.tensor([0.0, 0.05, 0.5, 0.0]))
     loss, _ = model._minibatch_loss(batch, clip_range=0.2, clip_range_vf=None)
     loss.backward()
-    assert batch["values"].grad[2] < 0
+    assert batch.values.grad[2] < 0
 
 
 def test_advantage_normalization_makes_the_loss_scale_free():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -17,6 +17,29 @@ from sb3_rtrl.rtrl import initial_state
 from sb3_rtrl.rtrl.backend import Backend
 
 SelfRTRLPPO = TypeVar("SelfRTRLPPO", bound="RTRLPPO")
+
+
+class MinibatchEvaluation(NamedTuple):
+    """
+    The policy's outputs on a minibatch's steps, with the gradient through their past, and the rollout's records of
+    the same steps in the same order; all flat.
+
+    :param values: value estimates now
+    :param log_prob: log-probabilities of the actions taken, now
+    :param entropy: the distribution's entropy, None where it has none
+    :param advantages: GAE advantages
+    :param returns: value targets
+    :param old_values: value estimates at collection
+    :param old_log_prob: log-probabilities at collection
+    """
+
+    values: th.Tensor
+    log_prob: th.Tensor
+    entropy: th.Tensor | None
+    advantages: th.Tensor
+    returns: th.Tensor
+    old_values: th.Tensor
+    old_log_prob: th.Tensor
 
 
 class RTRLPPO(RTRLOnPolicyAlgorithm):
@@ -191,14 +214,12 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
             states.append(new_state)
         return ChunkStarts(bounds, states)
 
-    def _evaluate_minibatch(self, samples: tuple[RTRLSequenceSamples, ...]) -> dict[str, th.Tensor | None]:
+    def _evaluate_minibatch(self, samples: tuple[RTRLSequenceSamples, ...]) -> MinibatchEvaluation:
         """
         The policy's outputs on a minibatch's chunks, with the exact gradient through their past, and the
         rollout's records of the same steps in the same order.
 
         :param samples: the minibatch, one sample per chunk length
-        :return: ``values``, ``log_prob``, ``entropy`` (None where the distribution has none) and the rollout's
-            ``advantages``, ``returns``, ``old_values`` and ``old_log_prob``, each flat
         """
         parts: dict[str, list[th.Tensor]] = {
             key: [] for key in ("values", "log_prob", "entropy", "advantages", "returns", "old_values", "old_log_prob")
@@ -224,25 +245,22 @@ class RTRLPPO(RTRLOnPolicyAlgorithm):
             # In the policy's dtype: the loss's statistics (advantage mean and std) are then as exact as it.
             for key in ("advantages", "returns", "old_values", "old_log_prob"):
                 parts[key].append(getattr(sample, key).to(values.dtype))
-        out: dict[str, th.Tensor | None] = {key: th.cat(tensors) for key, tensors in parts.items() if key != "entropy"}
-        out["entropy"] = th.cat(parts["entropy"]) if has_entropy else None
-        return out
+        joined = {key: th.cat(tensors) for key, tensors in parts.items() if key != "entropy"}
+        return MinibatchEvaluation(entropy=th.cat(parts["entropy"]) if has_entropy else None, **joined)
 
     def _minibatch_loss(
-        self, batch: dict[str, th.Tensor | None], clip_range: float, clip_range_vf: float | None
+        self, batch: MinibatchEvaluation, clip_range: float, clip_range_vf: float | None
     ) -> tuple[th.Tensor, dict[str, float]]:
         """RecurrentPPO's loss on one minibatch (every step is real: chunks need no padding) and its statistics."""
-        values, log_prob, entropy = batch["values"], batch["log_prob"], batch["entropy"]
-        advantages, old_log_prob, old_values = batch["advantages"], batch["old_log_prob"], batch["old_values"]
-        assert values is not None and log_prob is not None and advantages is not None
-        assert old_log_prob is not None and old_values is not None and batch["returns"] is not None
+        values, log_prob, entropy = batch.values, batch.log_prob, batch.entropy
+        advantages, old_log_prob, old_values = batch.advantages, batch.old_log_prob, batch.old_values
         if self.normalize_advantage and len(advantages) > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         ratio = th.exp(log_prob - old_log_prob)
         policy_loss = -th.min(advantages * ratio, advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)).mean()
         if clip_range_vf is not None:
             values = old_values + th.clamp(values - old_values, -clip_range_vf, clip_range_vf)
-        value_loss = ((batch["returns"] - values) ** 2).mean()
+        value_loss = ((batch.returns - values) ** 2).mean()
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
         loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
         self._check_loss_finite(loss, policy_loss, value_loss, entropy_loss)
