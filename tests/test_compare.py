@@ -316,6 +316,21 @@ def test_table_reports_the_final_return_and_the_mmer():
     assert summary.final_mean == pytest.approx(0.6) and summary.mmer == pytest.approx(0.8)
     table = format_table([summary])
     assert "MMER" in table.splitlines()[0] and "0.800" in table.splitlines()[2]
+    assert "success" not in table  # the task reported none
+
+
+def test_table_reports_the_success_rate_where_the_task_has_one():
+    from sb3_rtrl.cli.compare.report import format_table, summarize
+    from sb3_rtrl.cli.compare.worker import RunResult, RunSpec
+
+    def run(learner, seed, success):
+        spec = RunSpec(learner, "x:Y", "task", seed, 30, 1, "MlpLstmPolicy")
+        return RunResult(spec, points=[(30, 1.0, 0.0, 0.0)], final_mean=0.0, train_seconds=1.0, final_success=success)
+
+    summaries = summarize([run("a", 0, 1.0), run("a", 1, 0.5), run("b", 0, None)])
+    assert [s.success for s in summaries] == [0.75, None]
+    lines = format_table(summaries).splitlines()
+    assert lines[0].split()[-1] == "success" and lines[2].split()[-1] == "75%" and lines[3].split()[-1] == "-"
 
 
 def test_one_env_builder_serves_every_tool(tmp_path):
