@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--n-envs", type=_positive, default=16, help="parallel environments")
     train.add_argument("--n-steps", type=_positive, default=4, help="steps per environment between updates (M)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default="runs/train", help="output folder (models, Monitor logs, PNG)")
+    train.add_argument("--out", default="runs/train", help="output folder (table, CSV, curves, models, Monitor logs)")
     train.add_argument("--hidden-size", type=_positive, default=32)
     train.add_argument("--learning-rate", type=float, default=3e-3)
     train.add_argument("--delay", type=_positive, default=40, help="recall delay of the built-in memory task")
