@@ -82,9 +82,9 @@ def run(
     results = run_specs(specs, jobs=jobs, out=out, progress_bar=progress_bar)
     key = "is_success" if env_id == DELAYED_RECALL_ID else "r"
     curves = {
-        f"{gradient} (n_steps={n_steps})": os.path.join(out, gradient)
-        for gradient, result in zip(gradients, results)
-        if result.error is None
+        f"{spec.kwargs['gradient']} (n_steps={n_steps})": spec.save_dir
+        for spec, result in zip(specs, results)
+        if result.error is None and spec.save_dir is not None
     }
     if curves:
         png = plot_curves(curves, os.path.join(out, "learning_curve.png"), key=key, title=f"RTRLA2C on {env_id}")
