@@ -71,3 +71,12 @@ def test_the_policies_keep_their_old_module_path():
         assert getattr(old_path, name) is cls
         assert safe_classes()[f"sb3_rtrl.policies:{name}"] is cls
         assert safe_classes()[f"sb3_rtrl.common.recurrent.policies:{name}"] is cls
+
+
+@pytest.mark.parametrize("how", ["class load", "safe load"])
+def test_an_rtrl_a2c_file_keeps_the_entropy_coefficient_it_was_saved_with(how):
+    """RTRLA2C's default ent_coef became 0.01; a file saved at the old default (0.0) keeps training with 0.0."""
+    path = os.path.join(HERE, "rtrl_a2c_default.zip")
+    model = RTRLA2C.load(path) if how == "class load" else load_model(path)
+    assert model.ent_coef == 0.0
+    assert RTRLA2C("MlpLstmPolicy", "CartPole-v1").ent_coef == 0.01

@@ -40,7 +40,9 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
     :param n_steps: steps per environment between updates (M)
     :param gamma: discount factor
     :param gae_lambda: GAE lambda (1.0: n-step returns, as the paper's V-trace with synchronous actors)
-    :param ent_coef: entropy coefficient
+    :param ent_coef: entropy coefficient. 0.01 (the paper's R2AC; SB3's A2C has 0.0): a task whose reward depends
+        on a memory not yet learned gives the policy no reason to keep exploring, and without the bonus it can
+        settle on one action, after which its gradient toward the memory vanishes
     :param vf_coef: value loss coefficient
     :param max_grad_norm: global gradient norm clip
     :param rms_prop_eps: RMSprop epsilon
@@ -74,7 +76,7 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         n_steps: int = 5,
         gamma: float = 0.99,
         gae_lambda: float = 1.0,
-        ent_coef: float = 0.0,
+        ent_coef: float = 0.01,
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         rms_prop_eps: float = 1e-5,

@@ -25,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PATH = os.path.join(HERE, "pinned_runs.json")
 SMALL = dict(lstm_hidden_size=8, net_arch=[8])
 PPO = dict(n_steps=16, batch_size=16, n_epochs=2)
+# RTRLA2C at the entropy coefficient its runs were pinned with (its default was 0.0 then).
+A2C = dict(n_steps=4, ent_coef=0.0)
 # name: (algorithm, its keywords); each run trains 128 steps on 2 environments of the delayed recall (delay 6).
 RUNS: dict[str, tuple[type, dict[str, Any]]] = {
     "rtrl_ppo_mixed": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
@@ -32,9 +34,9 @@ RUNS: dict[str, tuple[type, dict[str, Any]]] = {
     "rtrl_ppo_elstm": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="elstm"))),
     "rtrl_ppo_rtu": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="rtu"))),
     "tbptt_ppo_mixed": (RTRLPPO, dict(PPO, gradient="tbptt", policy_kwargs=SMALL)),
-    "rtrl_a2c_mixed": (RTRLA2C, dict(n_steps=4, policy_kwargs=SMALL)),
-    "rtrl_a2c_elstm": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(SMALL, cell="elstm"))),
-    "tbptt_a2c_rtu": (RTRLA2C, dict(n_steps=4, gradient="tbptt", policy_kwargs=dict(SMALL, cell="rtu"))),
+    "rtrl_a2c_mixed": (RTRLA2C, dict(A2C, policy_kwargs=SMALL)),
+    "rtrl_a2c_elstm": (RTRLA2C, dict(A2C, policy_kwargs=dict(SMALL, cell="elstm"))),
+    "tbptt_a2c_rtu": (RTRLA2C, dict(A2C, gradient="tbptt", policy_kwargs=dict(SMALL, cell="rtu"))),
 }
 TOTAL_STEPS = 128
 
