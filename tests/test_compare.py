@@ -190,7 +190,8 @@ def test_tuple_observations_are_flattened_for_every_learner():
 
 
 INTERRUPTED_SCRIPT = """
-import sys
+import faulthandler, signal, sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hang's stacks, on the test's request
 sys.path.insert(0, {tests!r})
 from sb3_rtrl.cli.compare import Learner, compare, register_learner
 register_learner(Learner("sleeps", "compare_helpers:SleepsAtConstruction", "MlpPolicy"))
@@ -209,7 +210,7 @@ def test_an_interrupted_comparison_keeps_what_finished_and_leaves_no_worker(tmp_
     log_path = tmp_path / "compare.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-u", "-c", script], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 120
@@ -223,6 +224,9 @@ def test_an_interrupted_comparison_keeps_what_finished_and_leaves_no_worker(tmp_
             # Generous: the report's plot and the workers' ends take seconds, many more on a loaded machine.
             process.wait(timeout=180)
         except subprocess.TimeoutExpired:
+            # Where it hangs: every thread's stack, written to the log by the script's faulthandler.
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
             pytest.fail(f"the comparison did not end within 180 s of the signal:\n{log_path.read_text()}")
         # Checked before the session is killed below, which would end it anyway.
         for _ in range(50):
