@@ -192,6 +192,9 @@ def test_tuple_observations_are_flattened_for_every_learner():
 INTERRUPTED_SCRIPT = """
 import faulthandler, signal, sys
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hang's stacks, on the test's request
+# As a run in a terminal's foreground: a shell starts background jobs, and so this test under them, with SIGINT
+# ignored, which the script would inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from sb3_rtrl.cli.compare import Learner, compare, register_learner
 register_learner(Learner("sleeps", "compare_helpers:SleepsAtConstruction", "MlpPolicy"))
