@@ -3,10 +3,12 @@ How fast a cell can learn a long recall when the signal is clean: the delayed-re
 step, a query ``delay`` steps later) trained supervised, cross-entropy on the cue at the query, with the gradient of
 the whole uncut sequence (what exact RTRL computes, here by autograd), through the default policy's actor path (the
 cell at its policy defaults, ``[64, 64]`` tanh MLP with orthogonal init reading ``[h; x]``, an action layer at gain
-0.01). Prints the accuracy over every 100 batches; the batch at which it passes 90% is the figure to compare. An RL
-agent sees one reward per episode instead of a label, so this bounds from below what RL needs on the same cell.
+0.01) or the paper's heads (one linear layer on ``h``). Prints the accuracy over every 100 batches; the batch at which
+it passes 90% is the figure to compare. An RL agent sees one reward per episode instead of a label, so this bounds
+from below what RL needs on the same cell.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_supervised_recall.py --cell mixed [--cell-kwargs '{"timescales": [1, 1000]}']
+        [--heads paper] [--input-init-std 1.5]
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=1200)
     parser.add_argument("--lr", type=float, default=3e-3, help="RMSprop, as A2C's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--heads",
+        choices=["policy", "paper"],
+        default="policy",
+        help="policy: the default actor path; paper: one linear layer on h alone (net_arch=[], skip_connection=False)",
+    )
+    parser.add_argument("--input-init-std", type=float, default=None, help="the cell's input init (default: inputs**-0.5)")
     args = parser.parse_args()
     cell_kwargs = json.loads(args.cell_kwargs)
     if not isinstance(cell_kwargs, dict):
@@ -58,9 +67,12 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     inputs = args.cues + 1 + args.noise
     kwargs = resolve_cell_kwargs(args.cell, cell_kwargs)
-    cell = cell_entry(args.cell).cls(inputs, args.hidden, input_init_std=inputs**-0.5, **kwargs)
-    mlp = MlpExtractor(args.hidden + inputs, dict(pi=[64, 64], vf=[]), nn.Tanh).policy_net
-    action = nn.Linear(64, args.cues)
+    input_init_std = inputs**-0.5 if args.input_init_std is None else args.input_init_std
+    cell = cell_entry(args.cell).cls(inputs, args.hidden, input_init_std=input_init_std, **kwargs)
+    skip = args.heads == "policy"
+    features = args.hidden + inputs if skip else args.hidden
+    mlp = MlpExtractor(features, dict(pi=[64, 64] if skip else [], vf=[]), nn.Tanh).policy_net
+    action = nn.Linear(64 if skip else features, args.cues)
     for layer, gain in [(m, np.sqrt(2)) for m in mlp if isinstance(m, nn.Linear)] + [(action, 0.01)]:
         nn.init.orthogonal_(layer.weight, gain)
         nn.init.zeros_(layer.bias)
@@ -72,7 +84,7 @@ def main() -> None:
     for i in range(args.batches):
         x, y = batch(rng, args.batch, args.delay, args.cues, args.noise)
         h, _ = cell(x, th.zeros(args.batch, args.hidden), starts)
-        logits = action(mlp(th.cat([h[-1], x[-1]], dim=-1)))
+        logits = action(mlp(th.cat([h[-1], x[-1]], dim=-1) if skip else h[-1]))
         loss = nn.functional.cross_entropy(logits, y)
         optimizer.zero_grad()
         loss.backward()

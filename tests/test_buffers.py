@@ -91,13 +91,14 @@ def test_the_start_state_and_chunk_starts_must_be_set():
         next(buf.get(4))
 
 
-def chunk_starts(buf: RTRLRolloutBuffer, length: int) -> ChunkStarts:
+def chunk_starts(buf: RTRLRolloutBuffer, length: int, offset: float = 0.0) -> ChunkStarts:
     bounds = buf.chunk_bounds(length)
-    # The state of chunk k of environment e is 100 * k + e, so that each sample's rows can be traced.
-    states = [
-        RTRLState(c=100.0 * k + th.arange(N_ENVS, dtype=th.float32)[:, None], sensitivities=(th.zeros(N_ENVS, 1),))
-        for k in range(len(bounds) + 1)
-    ]
+    # The state of chunk k of environment e is 100 * k + e (+ offset), its sensitivity the same + 0.5, so that each
+    # sample's rows can be traced.
+    states = []
+    for k in range(len(bounds) + 1):
+        c = offset + 100.0 * k + th.arange(N_ENVS, dtype=th.float32)[:, None]
+        states.append(RTRLState(c=c, sensitivities=(c[:, :, None] + 0.5,)))
     return ChunkStarts(bounds, states)
 
 
@@ -112,6 +113,8 @@ def test_an_epoch_yields_every_chunk_once_each_row_from_its_own_start():
         for sample in batch:
             length = sample.episode_starts.shape[0]
             first_steps = sample.old_values.numpy()[: sample.start_state.batch_size]
+            sensitivities = sample.start_state.sensitivities[0][:, 0, 0].numpy()
+            np.testing.assert_array_equal(sensitivities, sample.start_state.c[:, 0].numpy() + 0.5)
             for value, c in zip(first_steps, sample.start_state.c[:, 0].numpy()):
                 t, e = divmod(int(value), 10)
                 slot = t // 2
@@ -128,6 +131,18 @@ def test_a_minibatch_groups_its_chunks_by_length():
     samples = buf.get_chunks(ids)
     assert [s.episode_starts.shape for s in samples] == [(1, 1), (2, 2)]
     np.testing.assert_array_equal(samples[1].start_state.c[:, 0].numpy(), [0.0, 102.0])
+    np.testing.assert_array_equal(samples[1].start_state.sensitivities[0][:, 0, 0].numpy(), [0.5, 102.5])
+
+
+def test_the_next_updates_chunk_starts_replace_the_gathered_ones():
+    buf = filled()
+    buf.chunk_starts = chunk_starts(buf, 2)
+    ids = np.array([N_ENVS + 2])
+    assert buf.get_chunks(ids)[0].start_state.c.item() == 102.0
+    buf.chunk_starts = chunk_starts(buf, 2, offset=1000.0)
+    (sample,) = buf.get_chunks(ids)
+    assert sample.start_state.c.item() == 1102.0
+    assert sample.start_state.sensitivities[0].item() == 1102.5
 
 
 def test_the_algorithms_collect_into_the_rtrl_buffer(tmp_path):

@@ -32,6 +32,7 @@ class RTRLRolloutBuffer(RolloutBuffer):
         self.has_prev_actions = self.has_prev_rewards = False
         self._start_state: RTRLState | None = None
         self.chunk_starts: ChunkStarts | None = None
+        self._stacked_starts: tuple[ChunkStarts, RTRLState] | None = None
 
     @property
     def start_state(self) -> RTRLState:
@@ -136,7 +137,8 @@ class RTRLRolloutBuffer(RolloutBuffer):
         """
         if self.chunk_starts is None:
             raise RuntimeError("the rollout's chunk starts are not set: set chunk_starts before get_chunks()")
-        bounds, states = self.chunk_starts
+        bounds = self.chunk_starts.bounds
+        stacked = self._stacked_chunk_starts()
         ids = np.sort(ids)  # by time slot, then environment
         slots, envs = ids // self.n_envs, ids % self.n_envs
         lengths = np.array([bounds[k][1] - bounds[k][0] for k in slots])
@@ -146,19 +148,36 @@ class RTRLRolloutBuffer(RolloutBuffer):
             group_slots, group_envs = slots[rows], envs[rows]
             starts_at = np.array([bounds[k][0] for k in group_slots])
             times = starts_at[None, :] + np.arange(length)[:, None]  # (T, B)
-            pieces = [
-                (states[k], th.as_tensor(group_envs[group_slots == k], device=states[k].c.device))
-                for k in np.unique(group_slots)
-            ]
+            slot_index = th.as_tensor(group_slots, device=stacked.c.device)
+            env_index = th.as_tensor(group_envs, device=stacked.c.device)
             start = RTRLState(
-                c=th.cat([state.c[index] for state, index in pieces]),
-                sensitivities=tuple(
-                    th.cat([state.sensitivities[i][index] for state, index in pieces])
-                    for i in range(len(pieces[0][0].sensitivities))
-                ),
+                c=stacked.c[slot_index, env_index],
+                sensitivities=tuple(s[slot_index, env_index] for s in stacked.sensitivities),
             )
             samples.append(self.sequences(times, group_envs, start))
         return tuple(samples)
+
+    def _stacked_chunk_starts(self) -> RTRLState:
+        """
+        The states at the chunks' starts as one ``(chunks, n_envs, ...)`` tensor per quantity, made once per
+        :attr:`chunk_starts` (a view when there is one chunk), so that a minibatch of many short chunks gathers its
+        start states in one indexing per tensor rather than a few per chunk.
+        """
+        assert self.chunk_starts is not None
+        if self._stacked_starts is None or self._stacked_starts[0] is not self.chunk_starts:
+            states = self.chunk_starts.states[: len(self.chunk_starts.bounds)]
+
+            def stack(tensors: list[th.Tensor]) -> th.Tensor:
+                return tensors[0].unsqueeze(0) if len(tensors) == 1 else th.stack(tensors)
+
+            stacked = RTRLState(
+                c=stack([state.c for state in states]),
+                sensitivities=tuple(
+                    stack([state.sensitivities[i] for state in states]) for i in range(len(states[0].sensitivities))
+                ),
+            )
+            self._stacked_starts = (self.chunk_starts, stacked)
+        return self._stacked_starts[1]
 
 
 class RTRLDictRolloutBuffer(RTRLRolloutBuffer, DictRolloutBuffer):  # type: ignore[misc]  # get() yields sequences
