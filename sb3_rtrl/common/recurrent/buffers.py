@@ -16,6 +16,11 @@ from sb3_rtrl.rtrl import RTRLState
 from sb3_rtrl.safe_load import register_safe_class
 
 
+def _stack(tensors: list[th.Tensor]) -> th.Tensor:
+    """``tensors`` stacked along a new first dimension; a view of the one tensor when there is one."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else th.stack(tensors)
+
+
 class RTRLRolloutBuffer(RolloutBuffer):
     """
     SB3's rollout buffer for an RTRL policy. It adds the previous action and reward the cell read at each step, the
@@ -31,8 +36,7 @@ class RTRLRolloutBuffer(RolloutBuffer):
         self.prev_rewards = np.zeros((self.buffer_size, self.n_envs), dtype=np.float32)
         self.has_prev_actions = self.has_prev_rewards = False
         self._start_state: RTRLState | None = None
-        self.chunk_starts: ChunkStarts | None = None
-        self._stacked_starts: tuple[ChunkStarts, RTRLState] | None = None
+        self.chunk_starts = None
 
     @property
     def start_state(self) -> RTRLState:
@@ -44,6 +48,24 @@ class RTRLRolloutBuffer(RolloutBuffer):
     @start_state.setter
     def start_state(self, state: RTRLState) -> None:
         self._start_state = state
+
+    @property
+    def chunk_starts(self) -> ChunkStarts | None:
+        """The state at each chunk's start of the update under way (None until set, and after :meth:`reset`)."""
+        return self._chunk_starts
+
+    @chunk_starts.setter
+    def chunk_starts(self, chunk_starts: ChunkStarts | None) -> None:
+        # Also stacked, one (chunks, n_envs, ...) tensor per quantity (a view for a single chunk), so that a minibatch
+        # of many short chunks gathers its start states with one indexing per tensor rather than a few per chunk.
+        self._chunk_starts = chunk_starts
+        self._stacked_starts: RTRLState | None = None
+        if chunk_starts is not None:
+            states = chunk_starts.states[: len(chunk_starts.bounds)]
+            self._stacked_starts = RTRLState(
+                c=_stack([state.c for state in states]),
+                sensitivities=tuple(_stack(list(tensors)) for tensors in zip(*(state.sensitivities for state in states))),
+            )
 
     def add(  # type: ignore[override]
         self,
@@ -135,10 +157,9 @@ class RTRLRolloutBuffer(RolloutBuffer):
 
         :param ids: chunk ids
         """
-        if self.chunk_starts is None:
+        if self.chunk_starts is None or self._stacked_starts is None:
             raise RuntimeError("the rollout's chunk starts are not set: set chunk_starts before get_chunks()")
-        bounds = self.chunk_starts.bounds
-        stacked = self._stacked_chunk_starts()
+        bounds, stacked = self.chunk_starts.bounds, self._stacked_starts
         ids = np.sort(ids)  # by time slot, then environment
         slots, envs = ids // self.n_envs, ids % self.n_envs
         lengths = np.array([bounds[k][1] - bounds[k][0] for k in slots])
@@ -156,28 +177,6 @@ class RTRLRolloutBuffer(RolloutBuffer):
             )
             samples.append(self.sequences(times, group_envs, start))
         return tuple(samples)
-
-    def _stacked_chunk_starts(self) -> RTRLState:
-        """
-        The states at the chunks' starts as one ``(chunks, n_envs, ...)`` tensor per quantity, made once per
-        :attr:`chunk_starts` (a view when there is one chunk), so that a minibatch of many short chunks gathers its
-        start states in one indexing per tensor rather than a few per chunk.
-        """
-        assert self.chunk_starts is not None
-        if self._stacked_starts is None or self._stacked_starts[0] is not self.chunk_starts:
-            states = self.chunk_starts.states[: len(self.chunk_starts.bounds)]
-
-            def stack(tensors: list[th.Tensor]) -> th.Tensor:
-                return tensors[0].unsqueeze(0) if len(tensors) == 1 else th.stack(tensors)
-
-            stacked = RTRLState(
-                c=stack([state.c for state in states]),
-                sensitivities=tuple(
-                    stack([state.sensitivities[i] for state in states]) for i in range(len(states[0].sensitivities))
-                ),
-            )
-            self._stacked_starts = (self.chunk_starts, stacked)
-        return self._stacked_starts[1]
 
 
 class RTRLDictRolloutBuffer(RTRLRolloutBuffer, DictRolloutBuffer):  # type: ignore[misc]  # get() yields sequences
