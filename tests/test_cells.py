@@ -142,7 +142,7 @@ def test_bad_sizes_rejected(cell_name):
 
 
 def test_registry_checks_names_and_keywords():
-    with pytest.raises(ValueError, match=r"unknown cell 'gru'; registered cells: \['elstm', 'mixed', 'rtu'\]"):
+    with pytest.raises(ValueError, match=r"unknown cell 'gru'; registered cells: \['elstm', 'gated', 'mixed', 'rtu'\]"):
         resolve_cell_kwargs("gru", None)
     with pytest.raises(ValueError, match=r"cell 'rtu' \(RTUCell\) takes no keywords \['forget_bias'\]"):
         resolve_cell_kwargs("rtu", dict(forget_bias=1.0))

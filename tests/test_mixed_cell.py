@@ -53,3 +53,29 @@ def test_a_model_with_timescales_saves_and_loads_with_them(tmp_path, how):
     action, loaded_state = loaded.predict(obs, deterministic=True)
     assert (action == expected).all()
     th.testing.assert_close(th.as_tensor(loaded_state[0]), th.as_tensor(state[0]), rtol=0, atol=0)
+
+
+def test_gated_units_as_a_third_part_of_each_group():
+    th.manual_seed(0)
+    cell = MixedCell(5, 64, groups=2, gated_fraction=0.125, gated_timescales=(2.0, 200.0), dtype=th.float64)
+    assert (cell.elstm_width, cell.rtu_width, cell.gated_width) == (20, 8, 4)
+    assert cell.gated is not None and cell.gated.state_size == 8 and cell.gated.timescales == (2.0, 200.0)
+    assert [spec.name for spec in cell.rtrl_specs][-2:] == ["gated.weight_ih", "gated.bias"]
+    # Per group: its eLSTM units, its RTU units, its gated units.
+    state = th.arange(64, dtype=th.float64).unsqueeze(0)
+    elstm, rtu, gated = cell.split_parts(state)
+    assert gated[0].tolist() == [28.0, 29.0, 30.0, 31.0, 60.0, 61.0, 62.0, 63.0]
+    assert rtu[0, :8].tolist() == list(map(float, range(20, 28)))
+    th.testing.assert_close(cell.join_parts([elstm, rtu, gated]), state, rtol=0, atol=0)
+    x = th.randn(7, 3, 5, dtype=th.float64)
+    starts = th.rand(7, 3) < 0.2
+    c0 = th.randn(3, 64, dtype=th.float64)
+    for got, expected in zip(cell(x, c0, starts), cell.reference_scan(x, c0, starts)):
+        th.testing.assert_close(got, expected, rtol=1e-12, atol=1e-13)
+    assert "gated" not in dict(MixedCell(5, 64).named_children())  # none by default: files saved before load as they were
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 0.75, 1.0, "half"])
+def test_bad_gated_fraction_rejected(fraction):
+    with pytest.raises(ValueError, match="gated_fraction"):
+        MixedCell(5, 64, gated_fraction=fraction)

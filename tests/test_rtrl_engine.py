@@ -16,8 +16,9 @@ LONG_MEMORY = {"elstm": dict(forget_bias=3.0), "rtu": dict(r_min=0.9), "mixed": 
 MEDIUM_MEMORY = {"elstm": dict(forget_bias=1.0), "rtu": dict(r_min=0.5), "mixed": dict(forget_bias=1.0, r_min=0.5)}
 
 
-# Variants of a registered cell that the suite runs too: the non-linear RTU (ReLU on the output).
-VARIANTS = {"rtu-relu": ("rtu", dict(activation="relu"))}
+# Variants of a registered cell that the suite runs too: the non-linear RTU (ReLU on the output), the mixed layer with
+# gated linear units as a third part.
+VARIANTS = {"rtu-relu": ("rtu", dict(activation="relu")), "mixed-gated": ("mixed", dict(gated_fraction=0.25))}
 
 
 @pytest.fixture(params=sorted(CELLS) + sorted(VARIANTS))
@@ -280,7 +281,7 @@ class TestBadInputs:
 
     def test_state_sensitivity_count(self):
         with pytest.raises(ValueError, match=f"must hold {len(self.cell.rtrl_specs)} tensors"):
-            self.call(state=RTRLState(self.state.c, self.state.sensitivities[:2]))
+            self.call(state=RTRLState(self.state.c, self.state.sensitivities[:-1]))
 
     def test_state_type(self):
         with pytest.raises(ValueError, match="state must be an RTRLState"):

@@ -2,6 +2,7 @@
 
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
 from sb3_rtrl.cells.elstm import ELSTMCell
+from sb3_rtrl.cells.gated import GatedLinearCell
 from sb3_rtrl.cells.mixed import MixedCell
 from sb3_rtrl.cells.registry import CELLS, cell_entry, register_cell, resolve_cell_kwargs
 from sb3_rtrl.cells.rtu import RTUCell
@@ -12,12 +13,15 @@ register_cell("elstm", ELSTMCell, policy_defaults=dict(forget_bias=(0.0, 3.0), i
 register_cell("rtu", RTUCell)
 # Both kinds of memory in one layer, with the eLSTM part's forget gates spread up to 0.9975 (a time scale of about
 # 400 steps), so that a long delay needs no tuned gate.
+# Units that hold through distractors and write at full strength when the input says so.
+register_cell("gated", GatedLinearCell)
 register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5))
 
 __all__ = [
     "CELLS",
     "ELSTMCell",
     "ElementwiseRecurrentCell",
+    "GatedLinearCell",
     "MixedCell",
     "RTRLTerms",
     "RTUCell",

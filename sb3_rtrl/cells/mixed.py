@@ -1,4 +1,4 @@
-"""One element-wise layer of eLSTM units and recurrent trace units side by side."""
+"""One element-wise layer of eLSTM units and recurrent trace units side by side (and, optionally, gated linear units)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch as th
 
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
 from sb3_rtrl.cells.elstm import ELSTMCell
+from sb3_rtrl.cells.gated import GatedLinearCell
 from sb3_rtrl.cells.rtu import RTUCell
 
 
@@ -26,6 +27,10 @@ class MixedCell(ElementwiseRecurrentCell):
         complex RTU unit)
     :param rtu_fraction: the share of each group's width given to RTU units (rounded to an even number of reals,
         at least 2, leaving at least one eLSTM unit)
+    :param gated_fraction: the share of each group's width given to gated linear units
+        (:class:`sb3_rtrl.cells.GatedLinearCell`, rounded, at least 1 when above 0), which hold an input through
+        distractors; 0: none (the layer of eLSTM and RTU units alone)
+    :param gated_timescales: the gated units' ``timescales``
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
     :param r_min: the RTU part's ``r_min``
@@ -46,6 +51,8 @@ class MixedCell(ElementwiseRecurrentCell):
         input_size: int,
         state_size: int,
         rtu_fraction: float = 0.25,
+        gated_fraction: float = 0.0,
+        gated_timescales: tuple[float, float] = (1.0, 1000.0),
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         r_min: float = 0.0,
@@ -64,18 +71,23 @@ class MixedCell(ElementwiseRecurrentCell):
             raise ValueError(f"MixedCell: groups={groups} must be >= 1 and divide state_size={state_size}")
         if not (isinstance(rtu_fraction, (int, float)) and 0.0 < rtu_fraction < 1.0):
             raise ValueError(f"MixedCell: rtu_fraction must be in (0, 1), got {rtu_fraction!r}")
+        if not (isinstance(gated_fraction, (int, float)) and 0.0 <= gated_fraction < 1.0 - rtu_fraction):
+            raise ValueError(f"MixedCell: gated_fraction must be in [0, 1 - rtu_fraction), got {gated_fraction!r}")
         width = state_size // groups
-        if input_size < 1 or width < 3:
+        gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
+        if input_size < 1 or width - gated_width < 3:
             raise ValueError(
                 f"MixedCell needs input_size >= 1 and at least 3 units per group (one eLSTM unit and one complex RTU "
-                f"unit), got input_size={input_size} and state_size={state_size} in {groups} group(s)"
+                f"unit) beside its {gated_width} gated units, got input_size={input_size} and state_size={state_size} "
+                f"in {groups} group(s)"
             )
-        rtu_width = min(max(2, 2 * round(width * rtu_fraction / 2)), width - 1 - (width - 1) % 2)
+        rest = width - gated_width
+        rtu_width = min(max(2, 2 * round(width * rtu_fraction / 2)), rest - 1 - (rest - 1) % 2)
         self.input_size = input_size
         self.state_size = state_size
         self.groups = groups
-        self.rtu_fraction = float(rtu_fraction)
-        self.elstm_width, self.rtu_width = width - rtu_width, rtu_width
+        self.rtu_fraction, self.gated_fraction = float(rtu_fraction), float(gated_fraction)
+        self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
         self.elstm = ELSTMCell(
             input_size,
             groups * self.elstm_width,
@@ -101,17 +113,31 @@ class MixedCell(ElementwiseRecurrentCell):
             device=device,
             dtype=dtype,
         )
+        parts: list[tuple[str, ElementwiseRecurrentCell]] = [("elstm", self.elstm), ("rtu", self.rtu)]
+        self.gated: GatedLinearCell | None = None
+        if gated_width:
+            self.gated = GatedLinearCell(
+                input_size,
+                groups * gated_width,
+                timescales=gated_timescales,
+                input_init_std=input_init_std,
+                groups=groups,
+                input_mask=input_mask,
+                device=device,
+                dtype=dtype,
+            )
+            parts.append(("gated", self.gated))
+        self._parts = tuple(part for _, part in parts)
         self.rtrl_specs = tuple(
-            SensitivitySpec(f"{name}.{spec.name}", spec.kind)
-            for name, part in (("elstm", self.elstm), ("rtu", self.rtu))
-            for spec in part.rtrl_specs
+            SensitivitySpec(f"{name}.{spec.name}", spec.kind) for name, part in parts for spec in part.rtrl_specs
         )
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.state_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width} per group"
+        gated = f" + gated {self.gated_width}" if self.gated_width else ""
+        return f"{self.input_size}, {self.state_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width}{gated} per group"
 
     def rtrl_parts(self) -> tuple[ElementwiseRecurrentCell, ...]:
-        return (self.elstm, self.rtu)
+        return self._parts
 
     def sensitivity_shapes(self) -> list[tuple[int, ...]]:
         return [shape for part in self.rtrl_parts() for shape in part.sensitivity_shapes()]
@@ -122,18 +148,19 @@ class MixedCell(ElementwiseRecurrentCell):
     def rtrl_tensors(self) -> list[th.Tensor]:
         return [tensor for part in self.rtrl_parts() for tensor in part.rtrl_tensors()]
 
+    def _widths(self) -> list[int]:
+        return [self.elstm_width, self.rtu_width] + ([self.gated_width] if self.gated_width else [])
+
     def split_parts(self, tensor: th.Tensor) -> list[th.Tensor]:
         if self.groups == 1:
-            return list(tensor.split([self.elstm_width, self.rtu_width], dim=-1))
-        grouped = tensor.unflatten(-1, (self.groups, self.elstm_width + self.rtu_width))
-        return [grouped[..., : self.elstm_width].flatten(-2), grouped[..., self.elstm_width :].flatten(-2)]
+            return list(tensor.split(self._widths(), dim=-1))
+        grouped = tensor.unflatten(-1, (self.groups, sum(self._widths())))
+        return [part.flatten(-2) for part in grouped.split(self._widths(), dim=-1)]
 
     def join_parts(self, tensors: list[th.Tensor]) -> th.Tensor:
-        elstm, rtu = tensors
         if self.groups == 1:
-            return th.cat([elstm, rtu], dim=-1)
-        grouped = [elstm.unflatten(-1, (self.groups, -1)), rtu.unflatten(-1, (self.groups, -1))]
-        return th.cat(grouped, dim=-1).flatten(-2)
+            return th.cat(tensors, dim=-1)
+        return th.cat([part.unflatten(-1, (self.groups, -1)) for part in tensors], dim=-1).flatten(-2)
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False

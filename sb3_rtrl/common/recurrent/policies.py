@@ -77,8 +77,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
     :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed"`` (default,
         :class:`sb3_rtrl.cells.MixedCell`: three quarters eLSTM units, a quarter RTU units), ``"elstm"``
-        (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's) or ``"rtu"`` (recurrent trace units,
-        :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2`` complex units)
+        (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's), ``"rtu"`` (recurrent trace units,
+        :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2`` complex units) or ``"gated"``
+        (gated linear units, :class:`sb3_rtrl.cells.GatedLinearCell`)
     :param cell_kwargs: keywords of the cell's own (e.g. ``dict(activation="relu", r_min=0.5)`` for the RTU),
         over the cell's policy defaults
     :param forget_bias: the eLSTM units' (cells ``"elstm"`` and ``"mixed"``; None: the cell's policy default, ``(0, 3)``
