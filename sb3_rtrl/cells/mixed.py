@@ -15,16 +15,18 @@ from sb3_rtrl.cells.rtu import RTUCell
 class MixedCell(ElementwiseRecurrentCell):
     """
     eLSTM units and RTU units in one layer: gated units that can latch an item or a count for a whole episode,
-    and rotating linear units that keep the recent past in order.
+    and rotating linear units that keep the recent past in order; optionally gated linear units as a third part,
+    which hold one item through distractors.
 
-    Both kinds read the same input and never read each other's state, so the layer is element-wise and exact RTRL
-    stays O(N * D) per step: the engine runs each part with its own sensitivities (real for the eLSTM, complex for
-    the RTU, see :meth:`rtrl_parts`). State and output are laid out by group: per group its eLSTM units, then its
-    RTU units, so that a policy that splits them into an actor's and a critic's half gets each group whole.
+    The kinds read the same input and never read each other's state, so the layer is element-wise and exact RTRL
+    stays O(N * D) per step: the engine runs each part with its own sensitivities (real for the eLSTM and the gated
+    units, complex for the RTU, see :meth:`rtrl_parts`). State and output are laid out by group: per group its eLSTM
+    units, then its RTU units, then its gated units, so that a policy that splits them into an actor's and a critic's
+    half gets each group whole.
 
     :param input_size: D, the size of x
-    :param state_size: N, the size of the state and of ``h``, all groups together (per group at least 3: one eLSTM unit and one
-        complex RTU unit)
+    :param state_size: N, the size of the state and of ``h``, all groups together (per group at least 3 beside the
+        gated units: one eLSTM unit and one complex RTU unit)
     :param rtu_fraction: the share of each group's width given to RTU units (rounded to an even number of reals,
         at least 2, leaving at least one eLSTM unit)
     :param gated_fraction: the share of each group's width given to gated linear units
