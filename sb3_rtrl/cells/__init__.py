@@ -11,10 +11,10 @@ from sb3_rtrl.cells.rtu import RTUCell
 # hold a state (the paper's own init, 0.0 and 0.1, is sb3_rtrl.policies.PAPER_NETWORK).
 register_cell("elstm", ELSTMCell, policy_defaults=dict(forget_bias=(0.0, 3.0), init_std=0.5))
 register_cell("rtu", RTUCell)
-# Both kinds of memory in one layer, with the eLSTM part's forget gates spread up to 0.9975 (a time scale of about
-# 400 steps), so that a long delay needs no tuned gate.
 # Units that hold through distractors and write at full strength when the input says so.
 register_cell("gated", GatedLinearCell)
+# Both kinds of memory in one layer, with the eLSTM part's forget gates spread up to 0.9975 (a time scale of about
+# 400 steps), so that a long delay needs no tuned gate.
 register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5))
 
 __all__ = [
