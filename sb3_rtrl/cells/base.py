@@ -24,8 +24,9 @@ runs each part with its own terms and sensitivities.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch as th
 from torch import nn
@@ -47,6 +48,36 @@ def check_input_mask(cell: str, input_mask: th.Tensor, groups: int, input_size: 
         )
     if not bool(input_mask.any(dim=1).all()):
         raise ValueError(f"{cell}: input_mask leaves a group without inputs")
+
+
+def unit_reads(input_mask: th.Tensor, units: int, groups: int, dtype: th.dtype, device: th.device | str | None) -> th.Tensor:
+    """``(units, input_size)``: which inputs each unit reads, its group's row of ``input_mask`` (groups of equal size)."""
+    group = th.arange(units, device=device) // (units // groups)
+    return input_mask.to(device=device)[group].to(dtype)
+
+
+def check_timescales(cell: str, timescales: Any) -> tuple[float, float]:
+    """
+    ``timescales`` as a pair of floats; ValueError unless it is a pair ``(low, high)`` of finite numbers with
+    ``0 < low <= high`` (the shared ``timescales`` keyword of the cells).
+
+    :param cell: the cell's class name, for the message
+    """
+    if not (
+        isinstance(timescales, (tuple, list))
+        and len(timescales) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in timescales)
+        and 0.0 < timescales[0] <= timescales[1]
+    ):
+        raise ValueError(f"{cell}: timescales must be a pair (low, high) with 0 < low <= high, got {timescales!r}")
+    return float(timescales[0]), float(timescales[1])
+
+
+def spread_timescales(timescales: tuple[float, float], per_group: int, groups: int) -> th.Tensor:
+    """``(groups * per_group,)`` float64 time constants, spread evenly on a log scale from low to high in each group."""
+    low, high = timescales
+    steps = th.linspace(0.0, 1.0, per_group, dtype=th.float64) if per_group > 1 else th.zeros(1, dtype=th.float64)
+    return (low * (high / low) ** steps).repeat(groups)
 
 
 @dataclass(frozen=True)

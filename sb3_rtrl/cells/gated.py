@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 import torch as th
 import torch.nn.functional as F
 from torch import nn
 
-from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec, check_input_mask
+from sb3_rtrl.cells.base import (
+    ElementwiseRecurrentCell,
+    RTRLTerms,
+    SensitivitySpec,
+    check_input_mask,
+    check_timescales,
+    spread_timescales,
+    unit_reads,
+)
 from sb3_rtrl.cells.rtu import _linear_recurrence
 
 # The gate's pre-activation is clamped to this range. Within it every value is finite in float32 and float64; outside
@@ -71,18 +77,9 @@ class GatedLinearCell(ElementwiseRecurrentCell):
             raise ValueError(f"GatedLinearCell needs input_size >= 1 and state_size >= 1, got {input_size} and {state_size}")
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
             raise ValueError(f"GatedLinearCell: groups={groups} must be >= 1 and divide state_size={state_size}")
-        if not (
-            isinstance(timescales, (tuple, list))
-            and len(timescales) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in timescales)
-            and 0.0 < timescales[0] <= timescales[1]
-        ):
-            raise ValueError(
-                f"GatedLinearCell: timescales must be a pair (low, high) with 0 < low <= high, got {timescales!r}"
-            )
         self.input_size = input_size
         self.state_size = state_size
-        self.timescales = (float(timescales[0]), float(timescales[1]))
+        self.timescales = check_timescales("GatedLinearCell", timescales)
         self.input_init_std = input_size**-0.5 if input_init_std is None else float(input_init_std)
         self.groups = groups
         self.weight_ih = nn.Parameter(th.empty(2 * state_size, input_size, device=device, dtype=dtype))
@@ -90,8 +87,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         self.masked_input = input_mask is not None
         if input_mask is not None:
             check_input_mask("GatedLinearCell", input_mask, groups, input_size)
-            group = th.arange(state_size, device=device) // (state_size // groups)
-            reads = input_mask.to(device=device)[group].to(self.weight_ih.dtype)  # (N, D)
+            reads = unit_reads(input_mask, state_size, groups, self.weight_ih.dtype, device)
             self.register_buffer("weight_ih_mask", reads.repeat(2, 1), persistent=False)
         self.reset_parameters()
 
@@ -99,13 +95,10 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         """Normal(0, input_init_std) for ``[W; G]``, ``b_d = 0``, ``b_g = -log(tau)`` from the time-constant spread."""
         nn.init.normal_(self.weight_ih, 0.0, self.input_init_std)
         with th.no_grad():
-            low, high = self.timescales
-            per_group = self.state_size // self.groups
-            steps = th.linspace(0.0, 1.0, per_group, dtype=th.float64) if per_group > 1 else th.zeros(1, dtype=th.float64)
-            tau = low * (high / low) ** steps
+            tau = spread_timescales(self.timescales, self.state_size // self.groups, self.groups)
             self.bias.zero_()
             # a = exp(-exp(b_g)) = exp(-1 / tau) at a zero input.
-            self.bias[self.state_size :] = (-th.log(tau)).repeat(self.groups).to(self.bias)
+            self.bias[self.state_size :] = (-th.log(tau)).to(self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -148,7 +141,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         if need_terms:
             with th.no_grad():
                 d, g, a, gamma = d.detach(), g.detach(), a.detach(), gamma.detach()
-                terms = self._terms(x, d, g, a, gamma, c0.detach(), c_all.detach(), not_start)
+                terms = self._terms(x, d, g, a, gamma, jacobian.detach(), c0.detach(), c_all.detach(), not_start)
         return c_all, c_all[-1], terms
 
     def _terms(
@@ -158,11 +151,12 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         g: th.Tensor,
         a: th.Tensor,
         gamma: th.Tensor,
+        jacobian: th.Tensor,
         c0: th.Tensor,
         c_all: th.Tensor,
         not_start: th.Tensor,
     ) -> RTRLTerms:
-        """Jacobian ``a`` (zero at episode starts); ``dc / dd = gamma`` and ``dc / dg`` for both weight blocks."""
+        """The step Jacobian as given (``a``, zero at episode starts); ``dc / dd = gamma`` and ``dc / dg`` for both blocks."""
         c_tilde = th.cat([c0.unsqueeze(0), c_all[:-1]]) * not_start
         # da/dg = -s a and dgamma/dg = s a^2 / gamma, so dc/dg = s a (a d / gamma - c~); s a = exp(g - s) stays finite.
         s_a = th.exp(g - th.exp(g))
@@ -170,7 +164,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         # The clamp passes no gradient outside its range.
         dc_dg = dc_dg * ((g > GATE_MIN) & (g < GATE_MAX)).to(g.dtype)
         immediate = th.cat([gamma, dc_dg], dim=-1)
-        return RTRLTerms(jacobian=a * not_start, immediates=[(immediate, x.detach()), (immediate, None)])
+        return RTRLTerms(jacobian=jacobian, immediates=[(immediate, x.detach()), (immediate, None)])
 
     def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """

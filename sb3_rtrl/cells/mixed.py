@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch as th
 
@@ -90,16 +91,16 @@ class MixedCell(ElementwiseRecurrentCell):
         self.groups = groups
         self.rtu_fraction, self.gated_fraction = float(rtu_fraction), float(gated_fraction)
         self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
+        # The keywords every part takes alike.
+        shared: dict[str, Any] = dict(
+            input_init_std=input_init_std, groups=groups, input_mask=input_mask, device=device, dtype=dtype
+        )
         self.elstm = ELSTMCell(
             input_size,
             groups * self.elstm_width,
             init_std=init_std,
             forget_bias=forget_bias,
-            input_init_std=input_init_std,
-            groups=groups,
-            input_mask=input_mask,
-            device=device,
-            dtype=dtype,
+            **shared,
         )
         self.rtu = RTUCell(
             input_size,
@@ -108,12 +109,8 @@ class MixedCell(ElementwiseRecurrentCell):
             r_min=r_min,
             r_max=r_max,
             max_phase=max_phase,
-            input_init_std=input_init_std,
             timescales=timescales,
-            groups=groups,
-            input_mask=input_mask,
-            device=device,
-            dtype=dtype,
+            **shared,
         )
         parts: list[tuple[str, ElementwiseRecurrentCell]] = [("elstm", self.elstm), ("rtu", self.rtu)]
         self.gated: GatedLinearCell | None = None
@@ -122,11 +119,7 @@ class MixedCell(ElementwiseRecurrentCell):
                 input_size,
                 groups * gated_width,
                 timescales=gated_timescales,
-                input_init_std=input_init_std,
-                groups=groups,
-                input_mask=input_mask,
-                device=device,
-                dtype=dtype,
+                **shared,
             )
             parts.append(("gated", self.gated))
         self._parts = tuple(part for _, part in parts)

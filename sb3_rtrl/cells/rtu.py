@@ -9,7 +9,15 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
-from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec, check_input_mask
+from sb3_rtrl.cells.base import (
+    ElementwiseRecurrentCell,
+    RTRLTerms,
+    SensitivitySpec,
+    check_input_mask,
+    check_timescales,
+    spread_timescales,
+    unit_reads,
+)
 
 ACTIVATIONS = ("linear", "relu")
 
@@ -96,16 +104,9 @@ class RTUCell(ElementwiseRecurrentCell):
         if not max_phase > 0.0:
             raise ValueError(f"RTUCell needs max_phase > 0, got {max_phase}")
         if timescales is not None:
-            if not (
-                isinstance(timescales, (tuple, list))
-                and len(timescales) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in timescales)
-                and 0.0 < timescales[0] <= timescales[1]
-            ):
-                raise ValueError(f"RTUCell: timescales must be a pair (low, high) with 0 < low <= high, got {timescales!r}")
+            timescales = check_timescales("RTUCell", timescales)
             if (r_min, r_max) != (0.0, 1.0):
                 raise ValueError("RTUCell: give timescales or r_min/r_max, not both")
-            timescales = (float(timescales[0]), float(timescales[1]))
         units = state_size // 2
         self.input_size = input_size
         self.state_size = state_size
@@ -121,8 +122,7 @@ class RTUCell(ElementwiseRecurrentCell):
         self.masked_input = input_mask is not None
         if input_mask is not None:
             check_input_mask("RTUCell", input_mask, groups, input_size)
-            group = th.arange(units, device=device) // (units // groups)
-            reads = input_mask.to(device=device)[group].to(self.weight_ih.dtype)  # (units, D)
+            reads = unit_reads(input_mask, units, groups, self.weight_ih.dtype, device)
             self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
         # The acting step's coefficients, with the parameter versions they were computed from.
         self._act_cache: tuple[Any, tuple[th.Tensor, th.Tensor, th.Tensor]] | None = None
@@ -136,12 +136,9 @@ class RTUCell(ElementwiseRecurrentCell):
         nn.init.normal_(self.weight_ih, 0.0, self.input_init_std)
         with th.no_grad():
             if self.timescales is not None:
-                low, high = self.timescales
-                per_group = self.units // self.groups
-                steps = th.linspace(0.0, 1.0, per_group, dtype=th.float64) if per_group > 1 else th.zeros(1, dtype=th.float64)
-                tau = low * (high / low) ** steps
+                tau = spread_timescales(self.timescales, self.units // self.groups, self.groups)
                 # r = exp(-1 / tau), so nu = log(-log r) = -log(tau).
-                self.nu_log.copy_((-th.log(tau)).repeat(self.groups).to(self.nu_log))
+                self.nu_log.copy_((-th.log(tau)).to(self.nu_log))
                 theta = self.max_phase * (1.0 - th.rand_like(self.theta_log))
                 self.theta_log.copy_(th.log(theta.clamp_min(1e-6)))
                 return
