@@ -68,7 +68,7 @@ def test_aliases_and_spaces_learn_and_predict(policy, env_fn, gradient):
         assert all(s.abs().max() == 0 for s in sens)
 
 
-@pytest.mark.parametrize("cell", ["elstm", "rtu", "gated"])
+@pytest.mark.parametrize("cell", ["elstm", "rtu", "gated", "mixed_gated"])
 def test_training_pass_replays_acting_exactly(cell):
     """Log-probabilities and values recomputed over the segment equal those recorded while acting."""
     env = recall_env(n_envs=3, delay=3)

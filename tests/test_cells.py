@@ -16,7 +16,8 @@ def cell_name(request) -> str:
 
 def make_cell(name: str, seed: int = 0, **kwargs) -> ElementwiseRecurrentCell:
     th.manual_seed(seed)
-    return CELLS[name].cls(D, N, dtype=th.float64, **kwargs)
+    # As the policies build it: the same class registered twice differs in its policy defaults.
+    return CELLS[name].cls(D, N, dtype=th.float64, **{**CELLS[name].policy_defaults, **kwargs})
 
 
 def real_jacobian(cell: ElementwiseRecurrentCell, jac: th.Tensor) -> th.Tensor:
@@ -142,7 +143,8 @@ def test_bad_sizes_rejected(cell_name):
 
 
 def test_registry_checks_names_and_keywords():
-    with pytest.raises(ValueError, match=r"unknown cell 'gru'; registered cells: \['elstm', 'gated', 'mixed', 'rtu'\]"):
+    registered = r"\['elstm', 'gated', 'mixed', 'mixed_gated', 'rtu'\]"
+    with pytest.raises(ValueError, match=rf"unknown cell 'gru'; registered cells: {registered}"):
         resolve_cell_kwargs("gru", None)
     with pytest.raises(ValueError, match=r"cell 'rtu' \(RTUCell\) takes no keywords \['forget_bias'\]"):
         resolve_cell_kwargs("rtu", dict(forget_bias=1.0))

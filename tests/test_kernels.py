@@ -128,7 +128,7 @@ def test_exactness_with_cupy_backend(method, cell_name):
     """Every cell on the GPU with the CUDA backend (the RTU's complex sensitivities take torch's complex ops)."""
     th.manual_seed(0)
     T, B, D, N = 300, 3, 4, 6
-    cell = CELLS[cell_name].cls(D, N, dtype=th.float64, device="cuda")
+    cell = CELLS[cell_name].cls(D, N, dtype=th.float64, device="cuda", **CELLS[cell_name].policy_defaults)
     x = th.randn(T, B, D, dtype=th.float64, device="cuda")
     starts = th.rand(T, B, device="cuda") < 0.02
     readout = th.randn(T, B, N, dtype=th.float64, device="cuda")

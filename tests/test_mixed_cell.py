@@ -75,6 +75,22 @@ def test_gated_units_as_a_third_part_of_each_group():
     assert "gated" not in dict(MixedCell(5, 64).named_children())  # none by default: files saved before load as they were
 
 
+@pytest.mark.parametrize(
+    "width, widths", [(8, (4, 2, 2)), (16, (10, 2, 4)), (32, (20, 4, 8)), (64, (48, 8, 8)), (256, (192, 32, 32))]
+)
+def test_gated_min_units_hold_at_narrow_widths_and_the_fraction_beyond(width, widths):
+    # At least 8 gated units per group while they take a quarter at most; an eighth of the width once that is more.
+    cell = MixedCell(5, 2 * width, groups=2, rtu_fraction=0.125, gated_fraction=0.125, gated_min_units=8)
+    assert (cell.elstm_width, cell.rtu_width, cell.gated_width) == widths
+    assert MixedCell(5, 64, gated_min_units=8).gated_width == 8  # gated units without a fraction
+
+
+@pytest.mark.parametrize("units", [-1, 2.5, True, "8"])
+def test_bad_gated_min_units_rejected(units):
+    with pytest.raises(ValueError, match="gated_min_units"):
+        MixedCell(5, 64, gated_min_units=units)
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 0.75, 1.0, "half"])
 def test_bad_gated_fraction_rejected(fraction):
     with pytest.raises(ValueError, match="gated_fraction"):

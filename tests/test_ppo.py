@@ -39,7 +39,7 @@ CELL_OPTIONS = {
     "rtu": dict(cell="rtu", hidden_size=6, cell_kwargs=dict(r_min=0.5)),
     "mixed": dict(cell="mixed", hidden_size=7, forget_bias=(1.0, 3.0), cell_kwargs=dict(r_min=0.5)),
     "gated": dict(cell="gated", hidden_size=5, cell_kwargs=dict(timescales=(2.0, 20.0))),
-    "mixed-gated": dict(cell="mixed", hidden_size=8, cell_kwargs=dict(r_min=0.5, gated_fraction=0.25)),
+    "mixed_gated": dict(cell="mixed_gated", hidden_size=8, cell_kwargs=dict(r_min=0.5)),
 }
 
 

@@ -16,6 +16,13 @@ register_cell("gated", GatedLinearCell)
 # Both kinds of memory in one layer, with the eLSTM part's forget gates spread up to 0.9975 (a time scale of about
 # 400 steps), so that a long delay needs no tuned gate.
 register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5))
+# The same layer with gated linear units as a third part, which hold one item through hundreds of steps of
+# distractors: an eighth of the width but at least 8 units (a quarter at most), an eighth RTU units, the rest eLSTM.
+register_cell(
+    "mixed_gated",
+    MixedCell,
+    policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5, rtu_fraction=0.125, gated_fraction=0.125, gated_min_units=8),
+)
 
 __all__ = [
     "CELLS",

@@ -33,6 +33,9 @@ class MixedCell(ElementwiseRecurrentCell):
     :param gated_fraction: the share of each group's width given to gated linear units
         (:class:`sb3_rtrl.cells.GatedLinearCell`, rounded, at least 1 when above 0), which hold an input through
         distractors; 0: none (the layer of eLSTM and RTU units alone)
+    :param gated_min_units: the least number of gated units per group, as long as they take at most a quarter of
+        it (a narrow layer keeps three quarters of its width for the other parts); one item held through distractors
+        needs a few gated units whatever the width, while the eLSTM units must grow with it to latch more
     :param gated_timescales: the gated units' ``timescales``
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
@@ -55,6 +58,7 @@ class MixedCell(ElementwiseRecurrentCell):
         state_size: int,
         rtu_fraction: float = 0.25,
         gated_fraction: float = 0.0,
+        gated_min_units: int = 0,
         gated_timescales: tuple[float, float] = (1.0, 1000.0),
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
@@ -76,8 +80,11 @@ class MixedCell(ElementwiseRecurrentCell):
             raise ValueError(f"MixedCell: rtu_fraction must be in (0, 1), got {rtu_fraction!r}")
         if not (isinstance(gated_fraction, (int, float)) and 0.0 <= gated_fraction < 1.0 - rtu_fraction):
             raise ValueError(f"MixedCell: gated_fraction must be in [0, 1 - rtu_fraction), got {gated_fraction!r}")
+        if isinstance(gated_min_units, bool) or not isinstance(gated_min_units, int) or gated_min_units < 0:
+            raise ValueError(f"MixedCell: gated_min_units must be an int >= 0, got {gated_min_units!r}")
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
+        gated_width = max(gated_width, min(gated_min_units, width // 4))
         if input_size < 1 or width - gated_width < 3:
             raise ValueError(
                 f"MixedCell needs input_size >= 1 and at least 3 units per group (one eLSTM unit and one complex RTU "
@@ -90,6 +97,7 @@ class MixedCell(ElementwiseRecurrentCell):
         self.state_size = state_size
         self.groups = groups
         self.rtu_fraction, self.gated_fraction = float(rtu_fraction), float(gated_fraction)
+        self.gated_min_units = gated_min_units
         self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
         # The keywords every part takes alike.
         shared: dict[str, Any] = dict(
