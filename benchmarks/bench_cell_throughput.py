@@ -54,11 +54,12 @@ def main() -> None:
         f"CartPole without velocities, {args.n_envs} envs, hidden {args.hidden}, threads=1, {args.rounds} rounds; "
         "RTRLPPO at RecurrentPPO's defaults, RTRLA2C n_steps 16"
     )
+    width = max(map(len, med))
     for name, rate in sorted(med.items()):
         algorithm = name.split()[0]
         ratio = rate / med[f"{algorithm} elstm"]
         rounds = ", ".join(f"{r:.0f}" for r in rates[name])
-        print(f"  {name:<16} {rate:8.0f} env-steps/s  {ratio:5.2f}x the eLSTM's  (rounds: {rounds})")
+        print(f"  {name:<{width}} {rate:8.0f} env-steps/s  {ratio:5.2f}x the eLSTM's  (rounds: {rounds})")
 
 
 if __name__ == "__main__":

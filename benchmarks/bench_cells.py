@@ -43,7 +43,7 @@ def main() -> None:
     readout = th.randn(m, b, n, device=dev)
     fns, info = {}, {}
     for name, entry in sorted(CELLS.items()):
-        cell = entry.cls(d, n, device=dev)
+        cell = entry.cls(d, n, device=dev, **entry.policy_defaults)  # as the policies build it
         state = initial_state(cell, b)
         _, state = rtrl_segment(cell, x, starts, state)  # non-zero sensitivities, as in a running training
         spare = initial_state(cell, b)
@@ -60,10 +60,10 @@ def main() -> None:
         fns[f"{name} rtrl"] = lambda update=update: update("rtrl")
         fns[f"{name} tbptt"] = lambda update=update: update("tbptt")
     med = interleaved_medians(fns, repeats=args.repeats)
-    print(f"\n{'cell':<8} {'parameters':>11} {'S MiB/seq':>10} {'rtrl ms':>9} {'tbptt ms':>9} {'rtrl/tbptt':>11}")
+    print(f"\n{'cell':<12} {'parameters':>11} {'S MiB/seq':>10} {'rtrl ms':>9} {'tbptt ms':>9} {'rtrl/tbptt':>11}")
     for name, (params, mib) in info.items():
         r, t = med[f"{name} rtrl"], med[f"{name} tbptt"]
-        print(f"{name:<8} {params:>11,} {mib:>10.2f} {r * 1e3:>9.1f} {t * 1e3:>9.1f} {r / t:>11.2f}")
+        print(f"{name:<12} {params:>11,} {mib:>10.2f} {r * 1e3:>9.1f} {t * 1e3:>9.1f} {r / t:>11.2f}")
 
 
 if __name__ == "__main__":

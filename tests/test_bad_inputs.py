@@ -173,6 +173,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         r"finite forget_bias",
     ),
     (
+        "hidden_size below the default cell's least width",
+        lambda: make(policy_kwargs=dict(hidden_size=3)),
+        r"hidden_size=3 with cell 'mixed_gated': MixedCell needs .* at least 3 units per group .* beside its 1 gated",
+    ),
+    (
         "RTU, odd hidden_size with a critic cell",
         lambda: make(policy_kwargs=dict(hidden_size=3, cell="rtu", enable_critic_lstm=True)),
         r"hidden_size=3 with cell 'rtu' \(the critic's cell doubles the cell's width to 6\)",
@@ -249,9 +254,9 @@ def test_good_values_at_the_bounds_are_accepted():
         max_grad_norm=float("inf"),
         n_steps=np.int64(2),
         vf_coef=0.0,
-        policy_kwargs=dict(hidden_size=np.int32(3)),
+        policy_kwargs=dict(hidden_size=np.int32(4)),  # the default cell's least width: one unit of each kind
     )
-    assert model.n_steps == 2 and isinstance(model.n_steps, int) and model.policy.hidden_size == 3
+    assert model.n_steps == 2 and isinstance(model.n_steps, int) and model.policy.hidden_size == 4
     model.learn(8)
     model.learn(0, reset_num_timesteps=False)
     model.learn(4.0, reset_num_timesteps=False)  # SB3 accepts float step counts such as 1e5

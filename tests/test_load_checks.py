@@ -12,6 +12,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_rtrl import RTRLA2C, RTRLPPO
 from sb3_rtrl.envs import DELAYED_RECALL_ID
+from sb3_rtrl.policies import DEFAULT_CELL
 from sb3_rtrl.safe_load import DESCRIPTION_FILE, LoadLimits, ModelFileError, UntrustedContentError, load_model
 
 
@@ -106,7 +107,7 @@ def test_features_extractor_weights_in_plain_policy_kwargs_open_nothing(saved, t
     other.write_bytes(saved["RTRLA2C"].read_bytes())
     load_model(saved["RTRLPPO"])  # imports done before watching
     for target in ("/etc/passwd", str(other)):
-        kwargs = {"hidden_size": 8, "cell": "mixed", "features_extractor_weights": target}
+        kwargs = {"hidden_size": 8, "cell": DEFAULT_CELL, "features_extractor_weights": target}
         path = with_data(saved["RTRLPPO"], tmp_path / "weights.zip", policy_kwargs=kwargs)
         opened: list[str] = []
 

@@ -76,19 +76,23 @@ def test_gated_units_as_a_third_part_of_each_group():
 
 
 @pytest.mark.parametrize(
-    "width, widths", [(8, (4, 2, 2)), (16, (10, 2, 4)), (32, (20, 4, 8)), (64, (48, 8, 8)), (256, (192, 32, 32))]
+    "width, widths",
+    [(8, (4, 2, 2)), (16, (10, 2, 4)), (32, (20, 4, 8)), (64, (40, 16, 8)), (128, (96, 16, 16)), (256, (192, 32, 32))],
 )
-def test_gated_min_units_hold_at_narrow_widths_and_the_fraction_beyond(width, widths):
-    # At least 8 gated units per group while they take a quarter at most; an eighth of the width once that is more.
-    cell = MixedCell(5, 2 * width, groups=2, rtu_fraction=0.125, gated_fraction=0.125, gated_min_units=8)
+def test_min_units_hold_at_narrow_widths_and_the_fractions_beyond(width, widths):
+    # At least 8 gated units per group while they take a quarter at most, and 8 complex RTU units (16 reals) while
+    # the two take three eighths at most; an eighth of the width each once that is more.
+    kwargs = dict(rtu_fraction=0.125, rtu_min_units=8, gated_fraction=0.125, gated_min_units=8)
+    cell = MixedCell(5, 2 * width, groups=2, **kwargs)
     assert (cell.elstm_width, cell.rtu_width, cell.gated_width) == widths
     assert MixedCell(5, 64, gated_min_units=8).gated_width == 8  # gated units without a fraction
 
 
+@pytest.mark.parametrize("name", ["rtu_min_units", "gated_min_units"])
 @pytest.mark.parametrize("units", [-1, 2.5, True, "8"])
-def test_bad_gated_min_units_rejected(units):
-    with pytest.raises(ValueError, match="gated_min_units"):
-        MixedCell(5, 64, gated_min_units=units)
+def test_bad_min_units_rejected(name, units):
+    with pytest.raises(ValueError, match=name):
+        MixedCell(5, 64, **{name: units})
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 0.75, 1.0, "half"])

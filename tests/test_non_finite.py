@@ -105,10 +105,10 @@ def test_huge_reward_names_the_loss_and_the_value_targets():
 def test_infinite_sensitivity_is_named_by_parameter():
     model = model_on(lambda: Poisoned("reward", 1.0))
     model.learn(8)
-    model._rtrl_state.sensitivities[1][0, 2] = float("inf")  # the eLSTM units' weight_hh's sensitivity, environment 0
+    model._rtrl_state.sensitivities[1][0, 0] = float("inf")  # the eLSTM units' weight_hh's sensitivity, environment 0
     learn_raises(
         model,
-        r"non-finite sensitivity of cell\.elstm\.weight_hh \(inf at index \(0, 2\)\) at update 2",
+        r"non-finite sensitivity of cell\.elstm\.weight_hh \(inf at index \(0, 0\)\) at update 2",
         reset_num_timesteps=False,
     )
 

@@ -20,6 +20,7 @@ CELLS = {
     "rtrl_ppo_default_critic_cell": ELSTMCell,
     "rtrl_ppo_rtu": RTUCell,
     "rtrl_ppo_mixed_critic_cell": MixedCell,
+    "rtrl_a2c_mixed_default": MixedCell,
 }
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
@@ -33,8 +34,8 @@ def observations() -> np.ndarray:
 @pytest.mark.parametrize("how", ["class load", "safe load"])
 def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     """
-    Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; a file saved with the
-    mixed layer as the default (0d5facc) loads as the mixed layer it is.
+    Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; files saved with the
+    mixed layer as the default (0d5facc, b7307c2) load as the mixed layer they are, without gated units.
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -42,6 +43,7 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     model = cls.load(path) if how == "class load" else load_model(path)
     assert type(model) is cls
     assert type(model.policy.cell) is CELLS[name]
+    assert getattr(model.policy.cell, "gated", None) is None
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
         starts = np.array([t == 0, t in (0, 6)])
@@ -57,6 +59,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_ppo_default_critic_cell": "734902d",
         "rtrl_ppo_rtu": "734902d",
         "rtrl_ppo_mixed_critic_cell": "0d5facc",
+        "rtrl_a2c_mixed_default": "b7307c2",
     }
 
 

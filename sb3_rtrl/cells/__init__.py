@@ -17,11 +17,20 @@ register_cell("gated", GatedLinearCell)
 # 400 steps), so that a long delay needs no tuned gate.
 register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5))
 # The same layer with gated linear units as a third part, which hold one item through hundreds of steps of
-# distractors: an eighth of the width but at least 8 units (a quarter at most), an eighth RTU units, the rest eLSTM.
+# distractors. The RTU and gated parts are sized by count: an eighth of the width each, but at least 8 gated units
+# while that is at most a quarter, and at least 8 complex RTU units (16 reals) while the two take at most three
+# eighths; the eLSTM units take the rest.
 register_cell(
     "mixed_gated",
     MixedCell,
-    policy_defaults=dict(forget_bias=(0.0, 6.0), init_std=0.5, rtu_fraction=0.125, gated_fraction=0.125, gated_min_units=8),
+    policy_defaults=dict(
+        forget_bias=(0.0, 6.0),
+        init_std=0.5,
+        rtu_fraction=0.125,
+        rtu_min_units=8,
+        gated_fraction=0.125,
+        gated_min_units=8,
+    ),
 )
 
 __all__ = [

@@ -30,12 +30,15 @@ class MixedCell(ElementwiseRecurrentCell):
         gated units: one eLSTM unit and one complex RTU unit)
     :param rtu_fraction: the share of each group's width given to RTU units (rounded to an even number of reals,
         at least 2, leaving at least one eLSTM unit)
+    :param rtu_min_units: the least number of complex RTU units per group, as long as the RTU and gated units together
+        take at most three eighths of it: the recent past kept in order (a velocity read from positions) needs a few
+        units whatever the width, and a narrow layer keeps five eighths of its width for the eLSTM units that latch
     :param gated_fraction: the share of each group's width given to gated linear units
         (:class:`sb3_rtrl.cells.GatedLinearCell`, rounded, at least 1 when above 0), which hold an input through
         distractors; 0: none (the layer of eLSTM and RTU units alone)
     :param gated_min_units: the least number of gated units per group, as long as they take at most a quarter of
-        it (a narrow layer keeps three quarters of its width for the other parts); one item held through distractors
-        needs a few gated units whatever the width, while the eLSTM units must grow with it to latch more
+        it: one item held through distractors needs a few gated units whatever the width, while the eLSTM units must
+        grow with it to latch more
     :param gated_timescales: the gated units' ``timescales``
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
@@ -57,6 +60,7 @@ class MixedCell(ElementwiseRecurrentCell):
         input_size: int,
         state_size: int,
         rtu_fraction: float = 0.25,
+        rtu_min_units: int = 0,
         gated_fraction: float = 0.0,
         gated_min_units: int = 0,
         gated_timescales: tuple[float, float] = (1.0, 1000.0),
@@ -80,8 +84,9 @@ class MixedCell(ElementwiseRecurrentCell):
             raise ValueError(f"MixedCell: rtu_fraction must be in (0, 1), got {rtu_fraction!r}")
         if not (isinstance(gated_fraction, (int, float)) and 0.0 <= gated_fraction < 1.0 - rtu_fraction):
             raise ValueError(f"MixedCell: gated_fraction must be in [0, 1 - rtu_fraction), got {gated_fraction!r}")
-        if isinstance(gated_min_units, bool) or not isinstance(gated_min_units, int) or gated_min_units < 0:
-            raise ValueError(f"MixedCell: gated_min_units must be an int >= 0, got {gated_min_units!r}")
+        for name, count in (("rtu_min_units", rtu_min_units), ("gated_min_units", gated_min_units)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"MixedCell: {name} must be an int >= 0, got {count!r}")
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
         gated_width = max(gated_width, min(gated_min_units, width // 4))
@@ -92,12 +97,13 @@ class MixedCell(ElementwiseRecurrentCell):
                 f"in {groups} group(s)"
             )
         rest = width - gated_width
-        rtu_width = min(max(2, 2 * round(width * rtu_fraction / 2)), rest - 1 - (rest - 1) % 2)
+        rtu_width = max(2, 2 * round(width * rtu_fraction / 2), 2 * min(rtu_min_units, (3 * width // 8 - gated_width) // 2))
+        rtu_width = min(rtu_width, rest - 1 - (rest - 1) % 2)
         self.input_size = input_size
         self.state_size = state_size
         self.groups = groups
         self.rtu_fraction, self.gated_fraction = float(rtu_fraction), float(gated_fraction)
-        self.gated_min_units = gated_min_units
+        self.rtu_min_units, self.gated_min_units = rtu_min_units, gated_min_units
         self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
         # The keywords every part takes alike.
         shared: dict[str, Any] = dict(

@@ -29,12 +29,14 @@ PPO = dict(n_steps=16, batch_size=16, n_epochs=2)
 A2C = dict(n_steps=4, ent_coef=0.0)
 # name: (algorithm, its keywords); each run trains 128 steps on 2 environments of the delayed recall (delay 6).
 RUNS: dict[str, tuple[type, dict[str, Any]]] = {
-    "rtrl_ppo_mixed": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
-    "rtrl_ppo_mixed_critic_cell": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, enable_critic_lstm=True))),
+    "rtrl_ppo_mixed_gated": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
+    "rtrl_a2c_mixed_gated": (RTRLA2C, dict(A2C, policy_kwargs=SMALL)),
+    "rtrl_ppo_mixed": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed"))),
+    "rtrl_ppo_mixed_critic_cell": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed", enable_critic_lstm=True))),
     "rtrl_ppo_elstm": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="elstm"))),
     "rtrl_ppo_rtu": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="rtu"))),
-    "tbptt_ppo_mixed": (RTRLPPO, dict(PPO, gradient="tbptt", policy_kwargs=SMALL)),
-    "rtrl_a2c_mixed": (RTRLA2C, dict(A2C, policy_kwargs=SMALL)),
+    "tbptt_ppo_mixed": (RTRLPPO, dict(PPO, gradient="tbptt", policy_kwargs=dict(SMALL, cell="mixed"))),
+    "rtrl_a2c_mixed": (RTRLA2C, dict(A2C, policy_kwargs=dict(SMALL, cell="mixed"))),
     "rtrl_a2c_elstm": (RTRLA2C, dict(A2C, policy_kwargs=dict(SMALL, cell="elstm"))),
     "tbptt_a2c_rtu": (RTRLA2C, dict(A2C, gradient="tbptt", policy_kwargs=dict(SMALL, cell="rtu"))),
 }

@@ -32,6 +32,8 @@ MODELS = {
         RTRLPPO,
         dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=12, enable_critic_lstm=True)),
     ),
+    # Saved by the last commit whose default cell was the mixed layer without gated units.
+    "rtrl_a2c_mixed_default": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
 }
 
 

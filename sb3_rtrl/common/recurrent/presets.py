@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# The default cell: eLSTM units that latch an item or a count, RTU units that keep the recent past in order.
-DEFAULT_CELL = "mixed"
+# The default cell: eLSTM units that latch an item or a count, RTU units that keep the recent past in order, gated
+# linear units that hold an item through distractors. Files saved while the default was "mixed" name it.
+DEFAULT_CELL = "mixed_gated"
 # The default cell of the files saved before "mixed" was: a saved model that names no cell has this one.
 LEGACY_DEFAULT_CELL = "elstm"
 # The network of Irie et al.: an eLSTM whose output alone the heads read; its forget gates start at 0.5.
