@@ -78,11 +78,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed_gated"`` (default,
         :class:`sb3_rtrl.cells.MixedCell` with three kinds of unit per head: eLSTM units that latch, RTU units that
         keep the recent past in order and gated linear units that hold an item through distractors; the RTU and gated
-        parts an eighth of the width each, but at least 8 units while that is at most a quarter), ``"mixed"`` (the
-        same layer without the gated units, three quarters eLSTM units and a quarter RTU units; the default of files
-        saved before), ``"elstm"`` (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's), ``"rtu"`` (recurrent trace
-        units, :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2`` complex units) or
-        ``"gated"`` (gated linear units, :class:`sb3_rtrl.cells.GatedLinearCell`)
+        parts an eighth of the width each, but at least 8 units each while the eLSTM units keep five eighths),
+        ``"mixed"`` (the same layer without the gated units, three quarters eLSTM units and a quarter RTU units; the
+        default of files saved before), ``"elstm"`` (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's), ``"rtu"``
+        (recurrent trace units, :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2``
+        complex units) or ``"gated"`` (gated linear units, :class:`sb3_rtrl.cells.GatedLinearCell`)
     :param cell_kwargs: keywords of the cell's own (e.g. ``dict(activation="relu", r_min=0.5)`` for the RTU),
         over the cell's policy defaults
     :param forget_bias: the eLSTM units' (cells ``"elstm"``, ``"mixed"`` and ``"mixed_gated"``; None: the cell's
