@@ -54,7 +54,7 @@ def test_rtrl_learns_ten_times_beyond_truncation_seeds():
 @pytest.mark.slow
 def test_the_defaults_learn_ten_times_beyond_truncation():
     """
-    The same recall with the policy's and RTRLA2C's defaults (the mixed cell, the MLP and skip connection, the
+    The same recall with the policy's and RTRLA2C's defaults (the default cell, the MLP and skip connection, the
     entropy bonus), three seeds (about 3 minutes). No bound on TBPTT here: the default layer's slowest units hold a
     cue for 40 steps before anything is learned, so with exploration TBPTT can learn to read it.
     """
