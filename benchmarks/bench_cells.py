@@ -60,10 +60,11 @@ def main() -> None:
         fns[f"{name} rtrl"] = lambda update=update: update("rtrl")
         fns[f"{name} tbptt"] = lambda update=update: update("tbptt")
     med = interleaved_medians(fns, repeats=args.repeats)
-    print(f"\n{'cell':<12} {'parameters':>11} {'S MiB/seq':>10} {'rtrl ms':>9} {'tbptt ms':>9} {'rtrl/tbptt':>11}")
+    width = max(map(len, ["cell", *info]))
+    print(f"\n{'cell':<{width}} {'parameters':>11} {'S MiB/seq':>10} {'rtrl ms':>9} {'tbptt ms':>9} {'rtrl/tbptt':>11}")
     for name, (params, mib) in info.items():
         r, t = med[f"{name} rtrl"], med[f"{name} tbptt"]
-        print(f"{name:<12} {params:>11,} {mib:>10.2f} {r * 1e3:>9.1f} {t * 1e3:>9.1f} {r / t:>11.2f}")
+        print(f"{name:<{width}} {params:>11,} {mib:>10.2f} {r * 1e3:>9.1f} {t * 1e3:>9.1f} {r / t:>11.2f}")
 
 
 if __name__ == "__main__":
