@@ -126,6 +126,31 @@ def test_groups_do_not_interact(cell_name):
         assert not th.allclose(cell(x, c_moved, starts)[0][..., other], h[..., other])
 
 
+def test_acting_reads_the_parameters_as_they_are_now(cell_name):
+    """
+    One step without autograd (acting, which keeps coefficients computed from the parameters) after an in-place
+    optimizer step and after ``load_state_dict`` gives the cell's equations with the new parameters.
+    """
+    mask = th.tensor([[True, True, False, True], [False, True, True, False]])
+    cell = make_cell(cell_name, 6, groups=2, input_mask=mask)
+    x, c0, starts = th.randn(1, B, D, dtype=th.float64), th.randn(B, N, dtype=th.float64), th.zeros(1, B, dtype=th.bool)
+    optimizer = th.optim.SGD(cell.parameters(), lr=0.5)
+    before = None
+    for _ in range(2):
+        with th.no_grad():
+            acting = cell(x, c0, starts)[0]
+        reference = cell.reference_scan(x, c0, starts)[0]
+        th.testing.assert_close(acting, reference.detach(), rtol=1e-12, atol=1e-13)
+        assert before is None or not th.allclose(acting, before)
+        before = acting
+        reference.pow(2).sum().backward()
+        optimizer.step()  # in place
+        optimizer.zero_grad()
+    with th.no_grad():
+        cell.load_state_dict({k: v + 0.1 for k, v in cell.state_dict().items()})
+        th.testing.assert_close(cell(x, c0, starts)[0], cell.reference_scan(x, c0, starts)[0], rtol=1e-12, atol=1e-13)
+
+
 @pytest.mark.parametrize(
     "mask, match",
     [(th.ones(1, D, dtype=th.bool), "shape"), (th.ones(2, D), "bool"), (th.tensor([[True] * D, [False] * D]), "without")],

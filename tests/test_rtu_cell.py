@@ -83,25 +83,6 @@ def test_bad_arguments_rejected(kwargs, match):
         RTUCell(3, 4, **kwargs)
 
 
-def test_acting_reads_the_parameters_as_they_are_now():
-    """Acting computes its coefficients (eigenvalues, scaled input weight) once per change of the parameters."""
-    th.manual_seed(0)
-    cell = RTUCell(3, 8)
-    x, c0, starts = th.randn(1, 2, 3), th.randn(2, 8), th.zeros(1, 2, dtype=th.bool)
-    optimizer = th.optim.SGD(cell.parameters(), lr=0.5)
-    for _ in range(2):
-        with th.no_grad():
-            acting = cell(x, c0, starts)[0]
-        reference = cell.reference_scan(x, c0, starts)[0]
-        th.testing.assert_close(acting, reference.detach(), rtol=1e-5, atol=1e-6)
-        reference.sum().backward()
-        optimizer.step()  # in place: the cached values must not be reused
-        optimizer.zero_grad()
-    with th.no_grad():
-        cell.load_state_dict({k: v + 0.1 for k, v in cell.state_dict().items()})
-        th.testing.assert_close(cell(x, c0, starts)[0], cell.reference_scan(x, c0, starts)[0], rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("activation", ["linear", "relu"])
 def test_acting_one_step_at_a_time_is_the_scan(activation):
     """Acting (one step, no autograd) chained over a sequence with resets gives the scan's outputs and states."""

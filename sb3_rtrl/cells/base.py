@@ -25,13 +25,15 @@ runs each part with its own terms and sensitivities.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import torch as th
 from torch import nn
 
 SensitivityKind = Literal["outer", "diag"]
+_Value = TypeVar("_Value")
 
 
 def check_input_mask(cell: str, input_mask: th.Tensor, groups: int, input_size: int) -> None:
@@ -78,6 +80,25 @@ def spread_timescales(timescales: tuple[float, float], per_group: int, groups: i
     low, high = timescales
     steps = th.linspace(0.0, 1.0, per_group, dtype=th.float64) if per_group > 1 else th.zeros(1, dtype=th.float64)
     return (low * (high / low) ** steps).repeat(groups)
+
+
+class ParameterCache(Generic[_Value]):
+    """
+    A value computed from some parameters, kept until one of them changes: an in-place change (an optimizer step,
+    ``load_state_dict``) bumps a parameter's version, and a move or a new ``.data`` gives it other memory. For the
+    coefficients that acting (one step without autograd) would otherwise recompute at every step.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value: _Value | None = None
+
+    def get(self, parameters: Sequence[th.Tensor], compute: Callable[[], _Value]) -> _Value:
+        """The value ``compute()`` gave for the parameters as they are now (computed again after a change)."""
+        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in parameters)
+        if self._key != key or self._value is None:
+            self._value, self._key = compute(), key
+        return self._value
 
 
 @dataclass(frozen=True)

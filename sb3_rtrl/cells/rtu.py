@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch as th
 import torch.nn.functional as F
@@ -11,6 +10,7 @@ from torch import nn
 
 from sb3_rtrl.cells.base import (
     ElementwiseRecurrentCell,
+    ParameterCache,
     RTRLTerms,
     SensitivitySpec,
     check_input_mask,
@@ -124,8 +124,8 @@ class RTUCell(ElementwiseRecurrentCell):
             check_input_mask("RTUCell", input_mask, groups, input_size)
             reads = unit_reads(input_mask, units, groups, self.weight_ih.dtype, device)
             self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
-        # The acting step's coefficients, with the parameter versions they were computed from.
-        self._act_cache: tuple[Any, tuple[th.Tensor, th.Tensor, th.Tensor]] | None = None
+        # The acting step's coefficients.
+        self._act_cache: ParameterCache[tuple[th.Tensor, th.Tensor, th.Tensor]] = ParameterCache()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -224,11 +224,7 @@ class RTUCell(ElementwiseRecurrentCell):
         ``rot(c~) = cos_r * c~ + sin_r * swap(c~)`` rotates each ``(c1, c2)`` pair. A handful of operations on
         reals, with the step's coefficients computed once per change of the parameters.
         """
-        # An in-place change (an optimizer step, load_state_dict) bumps the version; a move makes new tensors.
-        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in (self.weight_ih, self.nu_log, self.theta_log))
-        if self._act_cache is None or self._act_cache[0] != key:
-            self._act_cache = (key, self._act_coefficients())
-        cos_r, sin_r, weight = self._act_cache[1]
+        cos_r, sin_r, weight = self._act_cache.get((self.weight_ih, self.nu_log, self.theta_log), self._act_coefficients)
         c_tilde = c0 * (~episode_starts[0]).to(c0.dtype).unsqueeze(-1)
         swapped = c_tilde.view(-1, self.units, 2).flip(-1).reshape(c_tilde.shape)
         c = F.linear(x[0], weight).addcmul_(c_tilde, cos_r).addcmul_(swapped, sin_r)
