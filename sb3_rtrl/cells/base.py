@@ -86,7 +86,9 @@ class ParameterCache(Generic[_Value]):
     """
     A value computed from some parameters, kept until one of them changes: an in-place change (an optimizer step,
     ``load_state_dict``) bumps a parameter's version, and a move or a new ``.data`` gives it other memory. For the
-    coefficients that acting (one step without autograd) would otherwise recompute at every step.
+    coefficients that acting (one step without autograd) would otherwise recompute at every step. An in-place change
+    made through ``.data`` (``p.data.copy_(...)``) is not seen, since PyTorch does not count it in the version: change
+    parameters in place under ``torch.no_grad()`` instead, as optimizers and ``load_state_dict`` do.
     """
 
     def __init__(self) -> None:
