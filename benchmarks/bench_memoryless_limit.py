@@ -8,6 +8,7 @@ Config: 8 envs, one thread; PPO n_steps 128, batch_size 128, n_epochs 10; A2C n_
 recurrent policies' cell is ``--hidden`` wide.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_memoryless_limit.py [--env CartPole-v1] [--rounds 3] [--chunks none 16 8]
+        [--cells elstm mixed_gated]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ A2C_CONFIG = dict(n_steps=16)
 NET_ARCH = [64, 64]
 
 
-def build(env_id: str, n_envs: int, hidden: int, chunks: list[int | None]) -> dict[str, tuple[object, int]]:
+def build(env_id: str, n_envs: int, hidden: int, chunks: list[int | None], cells: list[str]) -> dict[str, tuple[object, int]]:
     """Name -> (model, env steps per round)."""
 
     def env():
@@ -40,7 +41,7 @@ def build(env_id: str, n_envs: int, hidden: int, chunks: list[int | None]) -> di
         "PPO": (PPO("MlpPolicy", env(), policy_kwargs=dict(net_arch=NET_ARCH), seed=0, **PPO_CONFIG), 4 * 128 * n_envs),
         "A2C": (A2C("MlpPolicy", env(), policy_kwargs=dict(net_arch=NET_ARCH), seed=0, **A2C_CONFIG), 16 * 128 * n_envs),
     }
-    for cell in sorted(CELLS):
+    for cell in cells:
         policy_kwargs = dict(cell=cell, lstm_hidden_size=hidden, net_arch=NET_ARCH)
         for chunk in chunks:
             model = RTRLPPO("MlpLstmPolicy", env(), chunk_length=chunk, policy_kwargs=policy_kwargs, seed=0, **PPO_CONFIG)
@@ -57,10 +58,11 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--n-envs", type=int, default=8)
     parser.add_argument("--chunks", nargs="+", default=["none", "16", "8"], help="RTRLPPO chunk_length values")
+    parser.add_argument("--cells", nargs="+", default=sorted(CELLS), choices=sorted(CELLS), help="registered cells")
     args = parser.parse_args()
     setup_threads()
     chunks = [None if c == "none" else int(c) for c in args.chunks]
-    models = build(args.env, args.n_envs, args.hidden, chunks)
+    models = build(args.env, args.n_envs, args.hidden, chunks, args.cells)
     fns = {name: partial(model.learn, steps, reset_num_timesteps=False) for name, (model, steps) in models.items()}
     seconds = interleaved_medians(fns, args.rounds)
     med = {name: models[name][1] / s for name, s in seconds.items()}
