@@ -103,6 +103,18 @@ class ParameterCache(Generic[_Value]):
         return self._value
 
 
+def masked_weight(weight: th.Tensor, mask: th.Tensor | None, cache: ParameterCache[th.Tensor]) -> th.Tensor:
+    """
+    ``weight * mask`` (``weight`` itself without a mask): a cell's weight as used, with the entries its mask cuts at
+    zero. Without autograd (acting) the product is kept in ``cache`` until ``weight`` changes.
+    """
+    if mask is None:
+        return weight
+    if th.is_grad_enabled():
+        return weight * mask
+    return cache.get((weight,), lambda: weight * mask)
+
+
 @dataclass(frozen=True)
 class SensitivitySpec:
     """

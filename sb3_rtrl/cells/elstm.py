@@ -8,7 +8,14 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
-from sb3_rtrl.cells.base import ElementwiseRecurrentCell, ParameterCache, RTRLTerms, SensitivitySpec, check_input_mask
+from sb3_rtrl.cells.base import (
+    ElementwiseRecurrentCell,
+    ParameterCache,
+    RTRLTerms,
+    SensitivitySpec,
+    check_input_mask,
+    masked_weight,
+)
 
 
 class ELSTMCell(ElementwiseRecurrentCell):
@@ -96,9 +103,10 @@ class ELSTMCell(ElementwiseRecurrentCell):
                 # [Z; F]: both projections of a unit read its group's inputs.
                 self.register_buffer("weight_ih_mask", reads.repeat(2, 1), persistent=False)
             self.register_buffer("out_gate_mask", mask, persistent=False)
-        # The masked output-gate weight (N by D + N) as acting reads it: the product costs as much as the step's other
-        # operations together, and the weight changes only once an update.
+        # The masked weights as acting reads them: the output gate's product (N by D + N) costs as much as the step's
+        # other operations together, and the weights change only once an update.
         self._out_gate_cache: ParameterCache[th.Tensor] = ParameterCache()
+        self._input_cache: ParameterCache[th.Tensor] = ParameterCache()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -125,7 +133,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
 
     def input_weight(self) -> th.Tensor:
         """``weight_ih`` as used: with an input mask, a unit's weights on its group's unread inputs are zero."""
-        return self.weight_ih * self.weight_ih_mask if self.masked_input else self.weight_ih
+        return masked_weight(self.weight_ih, self.weight_ih_mask if self.masked_input else None, self._input_cache)
 
     def rtrl_tensors(self) -> list[th.Tensor]:
         return [self.input_weight(), self.weight_hh, self.bias]
@@ -158,12 +166,8 @@ class ELSTMCell(ElementwiseRecurrentCell):
         The output gate's weight as used: with groups, a unit's weights on other groups' state (and, with an
         input mask, on its group's unread inputs) are zero.
         """
-        weight = self.out_gate.weight
-        if not (self.groups > 1 or self.masked_input):
-            return weight
-        if th.is_grad_enabled():
-            return weight * self.out_gate_mask
-        return self._out_gate_cache.get((weight,), lambda: weight * self.out_gate_mask)
+        mask = self.out_gate_mask if self.groups > 1 or self.masked_input else None
+        return masked_weight(self.out_gate.weight, mask, self._out_gate_cache)
 
     def reference_scan(self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """

@@ -8,10 +8,12 @@ from torch import nn
 
 from sb3_rtrl.cells.base import (
     ElementwiseRecurrentCell,
+    ParameterCache,
     RTRLTerms,
     SensitivitySpec,
     check_input_mask,
     check_timescales,
+    masked_weight,
     spread_timescales,
     unit_reads,
 )
@@ -89,6 +91,8 @@ class GatedLinearCell(ElementwiseRecurrentCell):
             check_input_mask("GatedLinearCell", input_mask, groups, input_size)
             reads = unit_reads(input_mask, state_size, groups, self.weight_ih.dtype, device)
             self.register_buffer("weight_ih_mask", reads.repeat(2, 1), persistent=False)
+        # The masked input weight as acting reads it, until the weight changes.
+        self._input_cache: ParameterCache[th.Tensor] = ParameterCache()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -109,7 +113,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
 
     def input_weight(self) -> th.Tensor:
         """``[W; G]`` as used: with an input mask, a unit's weights on its group's unread inputs are zero."""
-        return self.weight_ih * self.weight_ih_mask if self.masked_input else self.weight_ih
+        return masked_weight(self.weight_ih, self.weight_ih_mask if self.masked_input else None, self._input_cache)
 
     def rtrl_tensors(self) -> list[th.Tensor]:
         return [self.input_weight(), self.bias]
