@@ -88,6 +88,7 @@ def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
     assert rtrl.n_envs == 4 and rtrl.normalize and rtrl.kwargs["n_steps"] == 4 and tbptt.kwargs["n_steps"] == 8
     assert rtrl.kwargs["gradient"] == "rtrl" and tbptt.kwargs["gradient"] == "tbptt"
     assert rtrl.kwargs["policy_kwargs"] == dict(hidden_size=16) and rtrl.source.endswith(":CartPoleNoVel-v1")
+    assert rtrl.overrides == dict(n_steps=4) and tbptt.overrides == {}  # for the report
     assert [s.seed for s in specs] == [0, 1, 0, 1] and all(s.steps == 1000 for s in specs)
     overrides = [("rtrl_a2c@small", "policy_kwargs", dict(hidden_size=2)), (None, "n_steps", 3)]
     variants = build_specs([DELAYED_RECALL_ID], ["rtrl_a2c", "rtrl_a2c@small"], 10, [0], overrides=overrides)
@@ -338,6 +339,20 @@ def test_table_reports_the_success_rate_where_the_task_has_one():
     assert [s.success for s in summaries] == [0.75, None]
     lines = format_table(summaries).splitlines()
     assert lines[0].split()[-1] == "success" and lines[2].split()[-1] == "75%" and lines[3].split()[-1] == "-"
+
+
+def test_table_names_the_overrides_beside_the_hyperparameters_source():
+    """A ``--set`` value shows on the learner's hyperparameters line, so that a table never reads "defaults" over it."""
+    from sb3_rtrl.cli.compare.report import format_table, summarize
+    from sb3_rtrl.cli.compare.worker import RunResult, RunSpec
+
+    def run(learner, overrides):
+        spec = RunSpec(learner, "x:Y", "task", 0, 30, 1, "MlpLstmPolicy", source="defaults", overrides=overrides)
+        return RunResult(spec, points=[(30, 1.0, 0.0, 0.0)], final_mean=0.0, train_seconds=1.0)
+
+    lines = format_table(summarize([run("a", dict(ent_coef=0.0)), run("b", {})])).splitlines()
+    assert "hyperparameters of a on task: defaults; --set ent_coef=0.0" in lines
+    assert "hyperparameters of b on task: defaults" in lines
 
 
 def test_one_env_builder_serves_every_tool(tmp_path):

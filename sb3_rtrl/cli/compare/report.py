@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from sb3_rtrl.cli.compare.worker import RunResult
 
 @dataclass
 class Summary:
-    """One (task, learner) over its seeds."""
+    """One (task, learner) over its seeds; ``source`` and ``overrides`` say where its hyperparameters came from."""
 
     env_id: str
     learner: str
@@ -29,6 +30,7 @@ class Summary:
     seconds_to_threshold: float
     source: str
     success: float | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def first_reach(result: RunResult, threshold: float) -> tuple[int, float] | None:
@@ -69,6 +71,7 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
                 steps_to_threshold=float(np.median([s for s, _ in reaches])) if reaches else math.nan,
                 seconds_to_threshold=float(np.median([t for _, t in reaches])) if reaches else math.nan,
                 source=runs[0].spec.source,
+                overrides=runs[0].spec.overrides,
                 success=float(np.mean(successes)) if successes else None,
             )
         )
@@ -105,7 +108,9 @@ def format_table(summaries: list[Summary], threshold: float | None = None) -> st
         for failure in s.failed:
             lines.append(f"FAILED {s.learner} on {s.env_id}, {failure}")
     lines.append("")
-    lines.extend(f"hyperparameters of {s.learner} on {s.env_id}: {s.source}" for s in summaries)
+    for s in summaries:
+        overridden = "; --set " + ", ".join(f"{key}={value!r}" for key, value in s.overrides.items()) if s.overrides else ""
+        lines.append(f"hyperparameters of {s.learner} on {s.env_id}: {s.source}{overridden}")
     return "\n".join(lines)
 
 

@@ -117,8 +117,10 @@ def build_specs(
             learner = LEARNERS[name.split("@")[0]]
             files = (hyperparams[name],) if hyperparams and name in hyperparams else learner.hyperparams
             entry, source = lookup(files, env_id)
+            applied: dict[str, Any] = {}
             for target, key, value in overrides or []:
                 if target is None or target == name:
+                    applied[key] = value
                     if key in learner.fixed:
                         raise ValueError(f"{name}.{key} is fixed to {learner.fixed[key]!r}: it defines the learner")
                     # A dict (policy_kwargs) updates the entry's dict rather than replacing it.
@@ -143,6 +145,7 @@ def build_specs(
                         eval_episodes=eval_episodes,
                         final_eval_episodes=final_eval_episodes,
                         source=source or "defaults",
+                        overrides=dict(applied),
                     )
                 )
     return specs

@@ -44,6 +44,7 @@ class RunSpec:
     :param eval_episodes: episodes per evaluation along the way
     :param final_eval_episodes: episodes of the evaluation at the end
     :param source: where the hyperparameters came from, for the report
+    :param overrides: the ``--set`` values applied over them, for the report
     :param save_dir: folder for the run's Monitor logs and, at the end, its model (``model.zip``); None: nothing
     """
 
@@ -62,6 +63,7 @@ class RunSpec:
     eval_episodes: int = 10
     final_eval_episodes: int = 30
     source: str = "defaults"
+    overrides: dict[str, Any] = field(default_factory=dict)
     save_dir: str | None = None
 
 
