@@ -97,6 +97,11 @@ def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
     assert variants[0].kwargs["policy_kwargs"] == shipped
     assert variants[1].kwargs["policy_kwargs"] == dict(shipped, hidden_size=2)  # updated, not replaced
     assert variants[0].kwargs["n_steps"] == variants[1].kwargs["n_steps"] == 3
+    assert variants[0].overrides == dict(n_steps=3)
+    assert variants[1].overrides == dict(policy_kwargs=dict(hidden_size=2), n_steps=3)
+    both = [("rtrl_a2c", "policy_kwargs", dict(hidden_size=2)), ("rtrl_a2c", "policy_kwargs", dict(cell="rtu"))]
+    (merged,) = build_specs([DELAYED_RECALL_ID], ["rtrl_a2c"], 10, [0], overrides=both)
+    assert merged.overrides == dict(policy_kwargs=dict(hidden_size=2, cell="rtu"))
     with pytest.raises(ValueError, match="rtrl_a2c.gradient is fixed"):
         build_specs([DELAYED_RECALL_ID], ["rtrl_a2c"], 10, [0], overrides=[(None, "gradient", "tbptt")])
     with pytest.raises(ValueError, match="unknown learner.*known: rtrl_a2c"):

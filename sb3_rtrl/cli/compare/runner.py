@@ -120,7 +120,8 @@ def build_specs(
             applied: dict[str, Any] = {}
             for target, key, value in overrides or []:
                 if target is None or target == name:
-                    applied[key] = value
+                    merged = isinstance(value, dict) and isinstance(applied.get(key), dict)
+                    applied[key] = {**applied[key], **value} if merged else value
                     if key in learner.fixed:
                         raise ValueError(f"{name}.{key} is fixed to {learner.fixed[key]!r}: it defines the learner")
                     # A dict (policy_kwargs) updates the entry's dict rather than replacing it.
