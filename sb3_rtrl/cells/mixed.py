@@ -102,7 +102,6 @@ class MixedCell(ElementwiseRecurrentCell):
         self.input_size = input_size
         self.state_size = state_size
         self.groups = groups
-        self.rtu_fraction, self.gated_fraction = float(rtu_fraction), float(gated_fraction)
         self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
         # The keywords every part takes alike.
         shared: dict[str, Any] = dict(

@@ -15,6 +15,7 @@ from sb3_rtrl.cells.base import (
     SensitivitySpec,
     check_input_mask,
     check_timescales,
+    masked_weight,
     spread_timescales,
     unit_reads,
 )
@@ -124,8 +125,9 @@ class RTUCell(ElementwiseRecurrentCell):
             check_input_mask("RTUCell", input_mask, groups, input_size)
             reads = unit_reads(input_mask, units, groups, self.weight_ih.dtype, device)
             self.register_buffer("weight_ih_mask", reads.unsqueeze(-1), persistent=False)
-        # The acting step's coefficients.
+        # The acting step's coefficients, and the masked input weight (kept as the other cells keep theirs).
         self._act_cache: ParameterCache[tuple[th.Tensor, th.Tensor, th.Tensor]] = ParameterCache()
+        self._input_cache: ParameterCache[th.Tensor] = ParameterCache()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -162,7 +164,7 @@ class RTUCell(ElementwiseRecurrentCell):
 
     def input_weight(self) -> th.Tensor:
         """``(units, D, 2)`` reals ``[W1, W2]``; with an input mask, a unit's weights on unread inputs are zero."""
-        return self.weight_ih * self.weight_ih_mask if self.masked_input else self.weight_ih
+        return masked_weight(self.weight_ih, self.weight_ih_mask if self.masked_input else None, self._input_cache)
 
     def sensitivity_shapes(self) -> list[tuple[int, ...]]:
         return [(self.units, self.input_size), (self.units,), (self.units,)]

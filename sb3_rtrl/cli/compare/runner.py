@@ -120,13 +120,10 @@ def build_specs(
             applied: dict[str, Any] = {}
             for target, key, value in overrides or []:
                 if target is None or target == name:
-                    merged = isinstance(value, dict) and isinstance(applied.get(key), dict)
-                    applied[key] = {**applied[key], **value} if merged else value
                     if key in learner.fixed:
                         raise ValueError(f"{name}.{key} is fixed to {learner.fixed[key]!r}: it defines the learner")
-                    # A dict (policy_kwargs) updates the entry's dict rather than replacing it.
-                    both_dicts = isinstance(value, dict) and isinstance(entry.get(key), dict)
-                    entry[key] = {**entry[key], **value} if both_dicts else value
+                    _override(entry, key, value)
+                    _override(applied, key, value)
             run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
             for seed in seeds:
                 specs.append(
@@ -150,6 +147,12 @@ def build_specs(
                     )
                 )
     return specs
+
+
+def _override(entry: dict[str, Any], key: str, value: Any) -> None:
+    """``entry[key] = value``, except that a dict (policy_kwargs) updates a dict already there rather than replacing it."""
+    both_dicts = isinstance(value, dict) and isinstance(entry.get(key), dict)
+    entry[key] = {**entry[key], **value} if both_dicts else value
 
 
 class _BarUpdates:
