@@ -373,3 +373,135 @@ def test_one_env_builder_serves_every_tool(tmp_path):
     assert make_env("popgym-RepeatPreviousEasy-v0", 1, 0).num_envs == 1
     with pytest.raises(ValueError, match="unknown environment id 'NoSuchTask-v0'"):
         make_env("NoSuchTask-v0")
+
+
+@pytest.fixture
+def counted_runs(monkeypatch):
+    """The learners of the runs that ran (in order) while the test compares in this process."""
+    from sb3_rtrl.cli.compare import runner
+
+    ran: list[str] = []
+    real_run_one = runner.run_one
+
+    def counted(spec, *args, **kwargs):
+        ran.append(spec.learner)
+        return real_run_one(spec, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_one", counted)
+    return ran
+
+
+def _quick_compare(out, learners, overrides=(), **options):
+    """A comparison of runs of a few dozen steps."""
+    overrides = [(None, "n_steps", 4), *overrides]
+    if "rtrl_a2c" in learners:
+        overrides.append(("rtrl_a2c", "policy_kwargs", dict(hidden_size=4)))
+    return compare(
+        [DELAYED_RECALL_ID],
+        learners,
+        32,
+        seeds=1,
+        out=str(out),
+        progress_bar=False,
+        n_envs=2,
+        eval_every=32,
+        eval_episodes=1,
+        final_eval_episodes=1,
+        overrides=overrides,
+        **options,
+    )
+
+
+def test_resume_runs_only_the_runs_not_recorded_for_this_spec_and_code(tmp_path, monkeypatch, capsys, counted_runs):
+    """``--resume`` reuses a finished run's record; a changed setting or other code runs again; old records stay."""
+    import json
+
+    from sb3_rtrl.cli.compare import records
+
+    ran = counted_runs
+    (first,) = _quick_compare(
+        tmp_path,
+        ["a2c"],
+    )
+    assert ran == ["a2c"] and len(json.loads((tmp_path / "runs.json").read_text())["runs"]) == 1
+    # Resumed with one more learner: only that one runs; the recorded one comes back as it was measured.
+    results = _quick_compare(tmp_path, ["a2c", "ppo"], resume=True)
+    assert ran == ["a2c", "ppo"]
+    assert results[0].points == first.points and results[0].final_mean == first.final_mean
+    assert "resuming: 1 of 2 runs are in" in capsys.readouterr().out
+    with open(tmp_path / "points.csv") as f:
+        assert {row["learner"] for row in csv.DictReader(f)} == {"a2c", "ppo"}
+    # A different setting is another run: it runs, and the records of the first two stay in the file.
+    _quick_compare(tmp_path, ["a2c"], overrides=[("a2c", "gamma", 0.9)], resume=True)
+    assert ran == ["a2c", "ppo", "a2c"]
+    assert "2 record(s) there are of other runs or other code" in capsys.readouterr().out
+    assert len(records.read_records(str(tmp_path))) == 3
+    # Other code: nothing is reused.
+    monkeypatch.setattr(records, "code_fingerprint", lambda: {"sb3_rtrl_sources": "other"})
+    _quick_compare(tmp_path, ["a2c", "ppo"], resume=True)
+    assert ran == ["a2c", "ppo", "a2c", "a2c", "ppo"]
+    # Without --resume a comparison starts afresh, its records too.
+    _quick_compare(
+        tmp_path,
+        ["a2c"],
+    )
+    assert len(records.read_records(str(tmp_path))) == 1
+
+
+def test_resume_with_runs_in_processes_puts_each_result_in_its_place(tmp_path):
+    (first,) = _quick_compare(tmp_path, ["ppo"])
+    results = _quick_compare(tmp_path, ["a2c", "ppo", "rtrl_a2c"], resume=True, jobs=2)
+    assert [r.spec.learner for r in results] == ["a2c", "ppo", "rtrl_a2c"] and all(r.error is None for r in results)
+    # The recorded run, not a second one (whose training seconds would differ).
+    assert results[1].points == first.points and results[0].steps_done == results[2].steps_done == 32
+
+
+def test_a_run_whose_settings_cannot_be_described_is_not_recorded_nor_reused(tmp_path, counted_runs):
+    """A function as a setting (here a learning rate) has no description that tells it from another: it runs again."""
+    from sb3_rtrl.cli.compare import records
+
+    ran = counted_runs
+    lr = [("a2c", "learning_rate", lambda progress: 1e-3)]
+    _quick_compare(tmp_path, ["a2c", "ppo"], overrides=lr)
+    assert [r["spec"]["learner"] for r in records.read_records(str(tmp_path))] == ["ppo"]
+    _quick_compare(tmp_path, ["a2c", "ppo"], overrides=lr, resume=True)
+    assert ran == ["a2c", "ppo", "a2c"]
+    # A schedule of plain attributes (rl-zoo3's lin_X) is described by them.
+    (spec,) = build_specs([DELAYED_RECALL_ID], ["a2c"], 8, [0], overrides=[(None, "learning_rate", parse_value("lin_1e-3"))])
+    described = {key: value for key, value in records.describe(spec)["kwargs"]["dict"]}
+    assert described["learning_rate"] == {
+        "object": "stable_baselines3.common.utils.LinearSchedule",
+        "attributes": {"dict": [["end", 0.0], ["end_fraction", 1.0], ["start", 0.001]]},
+    }
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "cannot be read as a comparison's records"),
+        ('{"runs": []}', "is not a comparison's records"),
+        ('{"format": "sb3-rtrl compare runs", "version": 9, "runs": []}', "version 9"),
+        ('{"format": "sb3-rtrl compare runs", "version": 1, "runs": [{"code": {}, "spec": {}}]}', "run 0: a record must"),
+        (
+            '{"format": "sb3-rtrl compare runs", "version": 1, "runs": [{"code": {}, "spec": {}, "result": {"points": '
+            '[[1, 2, "x", 4]]}}]}',
+            "each point must be",
+        ),
+    ],
+)
+def test_resume_names_what_is_wrong_with_the_records_file(tmp_path, capsys, content, message):
+    (tmp_path / "runs.json").write_text(content)
+    argv = ["compare", "--env", DELAYED_RECALL_ID, "--learners", "a2c", "--steps", "8", "--seeds", "1"]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--no-progress-bar", "--out", str(tmp_path), "--resume"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and str(tmp_path / "runs.json") in err and message in err
+
+
+def test_resume_reads_no_more_than_a_bound(tmp_path, monkeypatch):
+    from sb3_rtrl.cli.compare import records
+
+    (tmp_path / "runs.json").write_text(" " * 100)
+    monkeypatch.setattr(records, "MAX_BYTES", 50)
+    with pytest.raises(ValueError, match="100 bytes, more than"):
+        records.read_records(str(tmp_path))

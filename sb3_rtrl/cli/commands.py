@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--eval-episodes", type=_positive, default=10)
     cmp.add_argument("--final-eval-episodes", type=_positive, default=30)
     cmp.add_argument("--out", default="runs/compare")
+    cmp.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the runs of this command already finished in --out (its runs.json, same code) and run the rest",
+    )
     cmp.add_argument("--no-progress-bar", action="store_true")
 
     plot = sub.add_parser("plot", help="learning curves of one or more runs (Monitor logs or progress.csv) as a PNG")
@@ -217,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                 eval_every=args.eval_every,
                 eval_episodes=args.eval_episodes,
                 final_eval_episodes=args.final_eval_episodes,
+                resume=args.resume,
             )
         except ValueError as err:
             parser.exit(2, f"sb3-rtrl compare: error: {err}\n")

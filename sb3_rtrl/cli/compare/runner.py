@@ -18,6 +18,15 @@ from tqdm.auto import tqdm
 
 from sb3_rtrl.cli.compare.hyperparams import RUN_KEYS, hyperparams_file, lookup
 from sb3_rtrl.cli.compare.learners import LEARNERS, Learner, import_algorithm
+from sb3_rtrl.cli.compare.records import (
+    RECORDS_FILE,
+    read_records,
+    record,
+    record_key,
+    result_from_record,
+    spec_key,
+    write_records,
+)
 from sb3_rtrl.cli.compare.report import write_report, write_table
 from sb3_rtrl.cli.compare.worker import RunResult, RunSpec, run_one, worker_main
 
@@ -263,6 +272,7 @@ def compare(
     out: str = "runs/compare",
     threshold: float | None = None,
     progress_bar: bool = True,
+    resume: bool = False,
     **spec_options: Any,
 ) -> list[RunResult]:
     """
@@ -277,47 +287,74 @@ def compare(
     :param out: output folder
     :param threshold: a return; the table then gives the env steps and seconds each run took to reach it
     :param progress_bar: show the progress of all runs together, in env steps
+    :param resume: reuse the runs already recorded in ``out`` for these specs and this code (see :func:`run_specs`)
     :param spec_options: more arguments of :func:`build_specs` (n_envs, overrides, hyperparams, eval_every, ...)
     :return: one result per run, failed ones with their error
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     specs = build_specs(env_ids, learners, steps, seed_list, **spec_options)
-    return run_specs(specs, jobs, out, threshold, progress_bar)
+    return run_specs(specs, jobs, out, threshold, progress_bar, resume)
 
 
 def run_specs(
-    specs: list[RunSpec], jobs: int = 1, out: str = "runs/compare", threshold: float | None = None, progress_bar: bool = True
+    specs: list[RunSpec],
+    jobs: int = 1,
+    out: str = "runs/compare",
+    threshold: float | None = None,
+    progress_bar: bool = True,
+    resume: bool = False,
 ) -> list[RunResult]:
     """
     Run the given runs (see :func:`compare`, which builds them from learners, tasks and seeds); write the table, the
-    curves and the CSV to ``out``.
+    curves and the CSV to ``out``, and each finished run's record to its ``runs.json``.
 
+    :param resume: reuse the runs recorded in ``out``'s ``runs.json`` whose spec and code are those of a run here,
+        and run only the others; records that match no run here are kept in the file
     :raises ComparisonInterrupted: on SIGINT or SIGTERM, with the runs that had finished (written out too)
+    :raises ValueError: for ``jobs`` < 1, an output folder that cannot be written, or (with ``resume``) a
+        ``runs.json`` that is not a comparison's records
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     check_writable(out)
     done: dict[int, RunResult] = {}
+    # Every record to keep in runs.json, by key: the file's (when resuming), then each run's as it finishes.
+    kept = {record_key(entry): entry for entry in read_records(out)} if resume else {}
+    keys = [spec_key(spec) for spec in specs]
+    for index, key in enumerate(keys):
+        if key is not None and key in kept:
+            done[index] = result_from_record(specs[index], kept[key])
+    if resume:
+        others = len(kept) - len(done)
+        print(
+            f"resuming: {len(done)} of {len(specs)} runs are in {os.path.join(out, RECORDS_FILE)}"
+            + (f"; {others} record(s) there are of other runs or other code, kept but not used" if others else "")
+        )
+    todo = [index for index in range(len(specs)) if index not in done]
 
     def finished(index: int, result: RunResult) -> None:
-        # Each run's points and the table so far are on disk as soon as it ends.
+        # Each run's points, record and the table so far are on disk as soon as it ends.
         done[index] = result
+        entry = record(result) if result.error is None else None
+        if entry is not None:
+            kept[record_key(entry)] = entry
+            write_records(out, list(kept.values()))
         write_table([done[i] for i in sorted(done)], out, threshold)
 
     try:
         with (
             _sigterm_interrupts(),
             tqdm(
-                total=sum(spec.steps for spec in specs), unit="step", unit_scale=True, disable=not progress_bar, desc="compare"
+                total=sum(specs[i].steps for i in todo), unit="step", unit_scale=True, disable=not progress_bar, desc="compare"
             ) as bar,
         ):
             if jobs == 1:
-                for index, spec in enumerate(specs):
+                for index in todo:
                     progress = _BarUpdates(bar)
-                    finished(index, run_one(spec, progress, index))
-                    bar.update(spec.steps - progress.steps)
-            else:
-                _run_in_processes(specs, jobs, bar, finished)
+                    finished(index, run_one(specs[index], progress, index))
+                    bar.update(specs[index].steps - progress.steps)
+            elif todo:
+                _run_in_processes([specs[i] for i in todo], jobs, bar, lambda i, result: finished(todo[i], result))
     except KeyboardInterrupt:
         results = [done[i] for i in sorted(done)]
         if results:
