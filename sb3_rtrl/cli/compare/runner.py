@@ -325,7 +325,7 @@ def run_specs(
         if key is not None and key in kept:
             done[index] = result_from_record(specs[index], kept[key])
     if resume:
-        others = len(kept) - len(done)
+        others = len(kept) - len({keys[i] for i in done})
         print(
             f"resuming: {len(done)} of {len(specs)} runs are in {os.path.join(out, RECORDS_FILE)}"
             + (f"; {others} record(s) there are of other runs or other code, kept but not used" if others else "")
