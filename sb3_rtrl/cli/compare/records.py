@@ -86,15 +86,15 @@ def _key(description: dict[str, Any], code: dict[str, Any]) -> str:
     return json.dumps([description, code], sort_keys=True)
 
 
-def record(result: RunResult) -> dict[str, Any] | None:
-    """The record of a finished run (one without an error); None if its spec cannot be described."""
-    try:
-        description = describe(result.spec)
-    except Unrecordable:
-        return None
+def record(result: RunResult) -> dict[str, Any]:
+    """
+    The record of a finished run (one without an error).
+
+    :raises Unrecordable: if its spec cannot be described (see :func:`spec_key`)
+    """
     return {
         "code": code_fingerprint(),
-        "spec": description,
+        "spec": describe(result.spec),
         "result": {
             "points": [list(p) for p in result.points],
             "final_mean": result.final_mean,

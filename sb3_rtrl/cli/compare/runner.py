@@ -335,9 +335,9 @@ def run_specs(
     def finished(index: int, result: RunResult) -> None:
         # Each run's points, record and the table so far are on disk as soon as it ends.
         done[index] = result
-        entry = record(result) if result.error is None else None
-        if entry is not None:
-            kept[record_key(entry)] = entry
+        key = keys[index]
+        if result.error is None and key is not None:
+            kept[key] = record(result)
             write_records(out, list(kept.values()))
         write_table([done[i] for i in sorted(done)], out, threshold)
 
