@@ -55,6 +55,46 @@ def test_forward_matches_the_paper_equations():
     th.testing.assert_close(c_last, c, rtol=1e-12, atol=1e-12)
 
 
+def test_output_scale_multiplies_the_output_only():
+    """``output_scale`` scales ``h``; the state, and so the recurrence RTRL differentiates, is the same."""
+    x = th.randn(5, B, D, dtype=th.float64)
+    starts = th.zeros(5, B, dtype=th.bool)
+    c0 = th.randn(B, N, dtype=th.float64)
+    plain, scaled = make_cell(3), make_cell(3, output_scale=4.0)
+    (h, c), (h4, c4) = plain(x, c0, starts), scaled(x, c0, starts)
+    th.testing.assert_close(h4, 4.0 * h, rtol=1e-12, atol=1e-14)
+    assert th.equal(c4, c)
+    th.testing.assert_close(scaled.reference_scan(x, c0, starts)[0], h4, rtol=1e-12, atol=1e-14)
+    assert "output_scale=4" in repr(scaled) and "output_scale" not in repr(plain)
+
+
+def test_an_output_scale_pair_spreads_over_each_group_in_the_forget_bias_order():
+    cell = ELSTMCell(D, 2 * N, groups=2, forget_bias=(0.0, 4.0), output_scale=(1.0, 3.0), dtype=th.float64)
+    expected = th.tensor([1.0, 1.5, 2.0, 2.5, 3.0], dtype=th.float64).repeat(2)
+    assert th.equal(cell.output_scales, expected)
+    # The slowest units (largest forget bias) get the largest factor.
+    for group in range(2):
+        units = slice(group * N, (group + 1) * N)
+        assert th.equal(cell.bias[2 * N :][units].argsort(), cell.output_scales[units].argsort())
+    x = th.randn(4, B, D, dtype=th.float64)
+    starts = th.zeros(4, B, dtype=th.bool)
+    c0 = th.randn(B, 2 * N, dtype=th.float64)
+    h, c = cell(x, c0, starts)
+    th.manual_seed(0)
+    plain = ELSTMCell(D, 2 * N, groups=2, forget_bias=(0.0, 4.0), dtype=th.float64)
+    plain.load_state_dict(cell.state_dict())  # the factors are not in the state dict
+    h1, c1 = plain(x, c0, starts)
+    th.testing.assert_close(h, h1 * expected, rtol=1e-12, atol=1e-14)
+    assert th.equal(c, c1)
+    th.testing.assert_close(cell.reference_scan(x, c0, starts)[0], h, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan"), True, "4", (1.0,), (1.0, 2.0, 3.0), (0.0, 1.0)])
+def test_bad_output_scale_rejected(scale):
+    with pytest.raises(ValueError, match="output_scale must be a finite number > 0 or a pair of them"):
+        ELSTMCell(D, N, output_scale=scale)
+
+
 def test_immediate_terms_match_autograd():
     cell = make_cell(2)
     x = th.randn(B, D, dtype=th.float64)

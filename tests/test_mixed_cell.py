@@ -5,7 +5,7 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_rtrl import RTRLPPO
-from sb3_rtrl.cells import MixedCell
+from sb3_rtrl.cells import CELLS, MixedCell
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 from sb3_rtrl.safe_load import load_model
 
@@ -99,3 +99,25 @@ def test_bad_min_units_rejected(name, units):
 def test_bad_gated_fraction_rejected(fraction):
     with pytest.raises(ValueError, match="gated_fraction"):
         MixedCell(5, 64, gated_fraction=fraction)
+
+
+def test_elstm_output_scale_scales_the_elstm_part_only():
+    """``elstm_output_scale`` multiplies the eLSTM units' outputs; init, state and the other parts' outputs are the same."""
+    defaults = CELLS["mixed_gated"].policy_defaults
+    layers = []
+    for scale in (1.0, 4.0):
+        th.manual_seed(0)
+        layers.append(MixedCell(5, 64, groups=2, dtype=th.float64, **{**defaults, "elstm_output_scale": scale}))
+    plain, scaled = layers
+    assert scaled.elstm.output_scale == 4.0 and plain.elstm.output_scale == 1.0
+    for (key, value), (other_key, other) in zip(scaled.state_dict().items(), plain.state_dict().items()):
+        assert key == other_key and th.equal(value, other)
+    x = th.randn(6, 3, 5, dtype=th.float64)
+    starts = th.rand(6, 3) < 0.2
+    c0 = th.randn(3, 64, dtype=th.float64)
+    (h_scaled, c_scaled), (h, c) = scaled(x, c0, starts), plain(x, c0, starts)
+    assert th.equal(c_scaled, c)
+    parts, expected = scaled.split_parts(h_scaled), plain.split_parts(h)
+    th.testing.assert_close(parts[0], 4.0 * expected[0], rtol=1e-12, atol=1e-14)
+    for got, want in zip(parts[1:], expected[1:]):
+        assert th.equal(got, want)

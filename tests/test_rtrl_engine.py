@@ -17,8 +17,13 @@ MEDIUM_MEMORY = {"elstm": dict(forget_bias=1.0), "rtu": dict(r_min=0.5), "mixed"
 LONG_MEMORY["mixed_gated"], MEDIUM_MEMORY["mixed_gated"] = LONG_MEMORY["mixed"], MEDIUM_MEMORY["mixed"]
 
 
-# Variants of a registered cell that the suite runs too: the non-linear RTU (ReLU on the output).
-VARIANTS = {"rtu-relu": ("rtu", dict(activation="relu"))}
+# Variants of a registered cell that the suite runs too: the non-linear RTU (ReLU on the output), and the default layer
+# with its eLSTM outputs scaled, one factor and a spread of them (outside the recurrence: RTRL must stay exact).
+VARIANTS = {
+    "rtu-relu": ("rtu", dict(activation="relu")),
+    "mixed_gated-scaled": ("mixed_gated", dict(elstm_output_scale=4.0)),
+    "mixed_gated-spread": ("mixed_gated", dict(elstm_output_scale=(1.0, 4.0))),
+}
 
 
 @pytest.fixture(params=sorted(CELLS) + sorted(VARIANTS))

@@ -21,7 +21,11 @@ CELLS = {
     "rtrl_ppo_rtu": RTUCell,
     "rtrl_ppo_mixed_critic_cell": MixedCell,
     "rtrl_a2c_mixed_default": MixedCell,
+    "rtrl_ppo_mixed_gated_default": MixedCell,
 }
+# A file saved with the default "mixed_gated" before the eLSTM units had an output scale: it loads with its gated units
+# and its eLSTM outputs unscaled.
+MIXED_GATED = {"rtrl_ppo_mixed_gated_default"}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -35,7 +39,8 @@ def observations() -> np.ndarray:
 def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     """
     Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; files saved with the
-    mixed layer as the default (0d5facc, b7307c2) load as the mixed layer they are, without gated units.
+    mixed layer as the default (0d5facc, b7307c2) load as the mixed layer they are, without gated units; a file
+    saved with "mixed_gated" before the eLSTM units had an output scale (31cccc2) loads as that layer, unscaled.
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -43,7 +48,11 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     model = cls.load(path) if how == "class load" else load_model(path)
     assert type(model) is cls
     assert type(model.policy.cell) is CELLS[name]
-    assert getattr(model.policy.cell, "gated", None) is None
+    if name in MIXED_GATED:
+        assert model.policy.cell_name == "mixed_gated" and model.policy.cell.gated is not None
+        assert model.policy.cell.elstm.output_scale == 1.0
+    else:
+        assert getattr(model.policy.cell, "gated", None) is None
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
         starts = np.array([t == 0, t in (0, 6)])
@@ -60,6 +69,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_ppo_rtu": "734902d",
         "rtrl_ppo_mixed_critic_cell": "0d5facc",
         "rtrl_a2c_mixed_default": "b7307c2",
+        "rtrl_ppo_mixed_gated_default": "31cccc2",
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch as th
 import torch.nn.functional as F
@@ -27,7 +28,9 @@ class ELSTMCell(ElementwiseRecurrentCell):
         z(t) = tanh(Z x(t) + w_z * c(t-1) + b_z)
         f(t) = sigmoid(F x(t) + w_f * c(t-1) + b_f)
         c(t) = f(t) * c(t-1) + (1 - f(t)) * z(t)
-        h(t) = sigmoid(W_o [x(t); c(t)] + b_o) * c(t)
+        h(t) = s * sigmoid(W_o [x(t); c(t)] + b_o) * c(t)
+
+    with ``s`` the fixed ``output_scale`` (1 in the paper).
 
     :param input_size: D, the size of x
     :param state_size: N, the size of c and h (all groups together)
@@ -47,7 +50,13 @@ class ELSTMCell(ElementwiseRecurrentCell):
         different features are exactly two cells on their own inputs
     :param device: device of the parameters
     :param dtype: dtype of the parameters
+    :param output_scale: ``s``, a fixed factor on the output, outside the recurrence (RTRL does not see it). A unit
+        writes ``1 - f`` of its input a step, so its output varies far less than that of a unit that keeps its input's
+        scale (the RTU's), beside which the heads learn from it slowly. A pair ``(low, high)`` spreads it evenly over
+        each group's units in the order of a ``forget_bias`` spread: ``low`` on the fast units, ``high`` on the slow
     """
+
+    output_scales: th.Tensor
 
     out_gate_mask: th.Tensor
     weight_ih_mask: th.Tensor
@@ -69,6 +78,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         input_mask: th.Tensor | None = None,
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
+        output_scale: float | tuple[float, float] = 1.0,
     ) -> None:
         super().__init__()
         if input_size < 1 or state_size < 1:
@@ -78,10 +88,18 @@ class ELSTMCell(ElementwiseRecurrentCell):
         biases = forget_bias if isinstance(forget_bias, (tuple, list)) else (forget_bias,)
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (init_std, *biases)) or init_std < 0:
             raise ValueError(f"ELSTMCell needs init_std >= 0 and finite forget_bias, got {init_std!r} and {forget_bias!r}")
+        pair = isinstance(output_scale, (tuple, list))
+        scales: tuple[Any, ...] = tuple(output_scale) if isinstance(output_scale, (tuple, list)) else (output_scale,)
+        if len(scales) != (2 if pair else 1) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf for v in scales
+        ):
+            raise ValueError(f"ELSTMCell: output_scale must be a finite number > 0 or a pair of them, got {output_scale!r}")
+        low, high = float(scales[0]), float(scales[-1])
         self.input_size = input_size
         self.state_size = state_size
         self.init_std = init_std
         self.forget_bias = forget_bias
+        self.output_scale: float | tuple[float, float] = (low, high) if pair else low
         self.input_init_std = init_std if input_init_std is None else input_init_std
         self.weight_ih = nn.Parameter(th.empty(2 * state_size, input_size, device=device, dtype=dtype))
         self.weight_hh = nn.Parameter(th.empty(2 * state_size, device=device, dtype=dtype))
@@ -107,6 +125,9 @@ class ELSTMCell(ElementwiseRecurrentCell):
         # other operations together, and the weights change only once an update.
         self._out_gate_cache: ParameterCache[th.Tensor] = ParameterCache()
         self._input_cache: ParameterCache[th.Tensor] = ParameterCache()
+        # Each unit's output factor, derived from output_scale (not saved: the keyword is).
+        spread = th.linspace(low, high, state_size // groups, device=device, dtype=dtype).repeat(groups)
+        self.register_buffer("output_scales", spread, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -127,6 +148,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         return (
             f"{self.input_size}, {self.state_size}, init_std={self.init_std}, input_init_std={self.input_init_std:.3g}, "
             f"forget_bias={self.forget_bias}"
+            + (f", output_scale={self.output_scale}" if self.output_scale != 1.0 else "")
             + (f", groups={self.groups}" if self.groups > 1 else "")
             + (", masked input" if self.masked_input else "")
         )
@@ -156,10 +178,12 @@ class ELSTMCell(ElementwiseRecurrentCell):
         return h, c_all[-1], terms
 
     def _output(self, x: th.Tensor, c_all: th.Tensor) -> th.Tensor:
-        """``h = sigmoid(W_o [x; c] + b_o) * c``."""
+        """``h = s * sigmoid(W_o [x; c] + b_o) * c``."""
         # One product on the concatenation: faster than two on split weights when acting (the split
         # weight views cost more than the copy of [x; c]), and as fast at the paper's training shapes.
-        return th.sigmoid(F.linear(th.cat([x, c_all], dim=-1), self.out_gate_weight(), self.out_gate.bias)) * c_all
+        gate = th.sigmoid(F.linear(th.cat([x, c_all], dim=-1), self.out_gate_weight(), self.out_gate.bias))
+        # A scale of 1 is not multiplied in, so that the outputs stay bit-identical to those saved before it existed.
+        return gate * c_all if self.output_scale == 1.0 else gate * (self.output_scales * c_all)
 
     def out_gate_weight(self) -> th.Tensor:
         """
@@ -188,7 +212,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
             cs.append(c)
         c_all = th.stack(cs)
         o = th.sigmoid(th.cat([x, c_all], dim=-1) @ self.out_gate_weight().T + self.out_gate.bias)
-        return o * c_all, c
+        return self.output_scales * o * c_all, c
 
 
 def _recurrence_forward(

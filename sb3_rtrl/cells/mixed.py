@@ -53,6 +53,8 @@ class MixedCell(ElementwiseRecurrentCell):
     :param input_mask: ``(groups, input_size)`` bool, which inputs each group reads; None: all
     :param device: device of the parameters
     :param dtype: dtype of the parameters
+    :param elstm_output_scale: the eLSTM part's ``output_scale`` (a pair spreads it from its fast units to its slow
+        ones): its units' outputs vary far less than the RTU and gated units' (which keep the scale of their input)
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class MixedCell(ElementwiseRecurrentCell):
         input_mask: th.Tensor | None = None,
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
+        elstm_output_scale: float | tuple[float, float] = 1.0,
     ) -> None:
         super().__init__()
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
@@ -112,6 +115,7 @@ class MixedCell(ElementwiseRecurrentCell):
             groups * self.elstm_width,
             init_std=init_std,
             forget_bias=forget_bias,
+            output_scale=elstm_output_scale,
             **shared,
         )
         self.rtu = RTUCell(

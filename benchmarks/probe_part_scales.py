@@ -1,0 +1,102 @@
+"""
+How large each part of a mixed layer's output is, and what scaling a part's output before the heads does to learning.
+
+``measure``: RTRLPPO at RecurrentPPO's defaults (hidden 256, a critic cell) acts with its untrained policy for 400 steps
+of 8 environments of each task; prints, per part (eLSTM, RTU, gated units), the mean absolute output and the mean over
+units of its standard deviation over time and environments.
+
+``compare``: runs ``sb3-rtrl compare`` (its own arguments follow) in this process with every policy's cell output
+multiplied, part by part, by ``--scales`` (eLSTM, RTU, gated) before the heads read it. A probe of the design (it
+patches the policy's private ``_heads``). The package's own keyword scales the eLSTM part:
+``policy_kwargs=dict(cell_kwargs=dict(elstm_output_scale=4.0))`` is bit-identical to ``--scales 4 1 1``. Needs
+``--jobs 1`` (runs in other processes would not be patched).
+
+    OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
+    OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 -- --env
+        popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch as th
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import setup_threads  # noqa: E402
+
+from sb3_rtrl import RTRLPPO  # noqa: E402
+from sb3_rtrl.common.recurrent import policies  # noqa: E402
+from sb3_rtrl.envs.factory import make_env  # noqa: E402
+
+PARTS = ("eLSTM", "RTU", "gated")
+
+
+def untrained_outputs(task: str, cell: str, steps: int) -> tuple[th.Tensor, RTRLPPO]:
+    """The cell's outputs ``(steps * 8, N)`` while the untrained policy acts on 8 environments of ``task``."""
+    env = make_env(task, n_envs=8, seed=0)
+    model = RTRLPPO("MlpLstmPolicy", env, seed=0, device="cpu", policy_kwargs=dict(cell=cell))
+    outputs: list[th.Tensor] = []
+    forward = model.policy.cell.forward
+
+    def recorded(*args, **kwargs):
+        h, c = forward(*args, **kwargs)
+        outputs.append(h.detach())
+        return h, c
+
+    model.policy.cell.forward = recorded  # type: ignore[method-assign]
+    obs, state, starts = env.reset(), None, np.ones(env.num_envs, dtype=bool)
+    for _ in range(steps):
+        actions, state = model.predict(obs, state, starts)
+        obs, _, starts, _ = env.step(actions)
+    env.close()
+    return th.cat(outputs).reshape(-1, model.policy.cell.state_size), model
+
+
+def measure(tasks: list[str], cell: str, steps: int = 400) -> None:
+    for task in tasks:
+        h, model = untrained_outputs(task, cell, steps)
+        print(f"{task}, {cell}: {model.policy.cell.extra_repr()}")
+        for name, part in zip(PARTS, model.policy.cell.split_parts(h)):
+            size, mean, std = part.shape[-1], float(part.abs().mean()), float(part.std(0).mean())
+            print(f"  {name:5s} {size:4d} reals: mean |h| {mean:.3f}, std over time {std:.3f}")
+
+
+def patch_heads(scales: list[float]) -> None:
+    original = policies.RTRLActorCriticPolicy._heads
+
+    def scaled_heads(self, h: th.Tensor, x: th.Tensor):
+        parts = self.cell.split_parts(th.ones(1, h.shape[-1], dtype=h.dtype, device=h.device))
+        factor = self.cell.join_parts([part * scale for part, scale in zip(parts, scales)])[0]
+        return original(self, h * factor, x)
+
+    policies.RTRLActorCriticPolicy._heads = scaled_heads  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    measure_parser = sub.add_parser("measure")
+    measure_parser.add_argument("tasks", nargs="+")
+    measure_parser.add_argument("--cell", default="mixed_gated")
+    compare_parser = sub.add_parser("compare")
+    compare_parser.add_argument("--scales", type=float, nargs=3, required=True, metavar=("ELSTM", "RTU", "GATED"))
+    compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    setup_threads()
+    if args.mode == "measure":
+        measure(args.tasks, args.cell)
+        return
+    from sb3_rtrl.cli import main as cli_main
+
+    patch_heads(args.scales)
+    rest = [a for a in args.compare_args if a != "--"]
+    sys.argv = ["sb3-rtrl", "compare", *rest]
+    sys.exit(cli_main())
+
+
+if __name__ == "__main__":
+    main()
