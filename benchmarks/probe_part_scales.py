@@ -12,6 +12,7 @@ patches the policy's private ``_heads``). The package's own keyword scales the e
 ``--jobs 1`` (runs in other processes would not be patched).
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
+        [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
@@ -19,6 +20,7 @@ patches the policy's private ``_heads``). The package's own keyword scales the e
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 
@@ -35,10 +37,10 @@ from sb3_rtrl.envs.factory import make_env  # noqa: E402
 PARTS = ("eLSTM", "RTU", "gated")
 
 
-def untrained_outputs(task: str, cell: str, steps: int) -> tuple[th.Tensor, RTRLPPO]:
+def untrained_outputs(task: str, cell: str, cell_kwargs: dict, steps: int) -> tuple[th.Tensor, RTRLPPO]:
     """The cell's outputs ``(steps * 8, N)`` while the untrained policy acts on 8 environments of ``task``."""
     env = make_env(task, n_envs=8, seed=0)
-    model = RTRLPPO("MlpLstmPolicy", env, seed=0, device="cpu", policy_kwargs=dict(cell=cell))
+    model = RTRLPPO("MlpLstmPolicy", env, seed=0, device="cpu", policy_kwargs=dict(cell=cell, cell_kwargs=cell_kwargs))
     outputs: list[th.Tensor] = []
     forward = model.policy.cell.forward
 
@@ -56,9 +58,9 @@ def untrained_outputs(task: str, cell: str, steps: int) -> tuple[th.Tensor, RTRL
     return th.cat(outputs).reshape(-1, model.policy.cell.state_size), model
 
 
-def measure(tasks: list[str], cell: str, steps: int = 400) -> None:
+def measure(tasks: list[str], cell: str, cell_kwargs: dict, steps: int = 400) -> None:
     for task in tasks:
-        h, model = untrained_outputs(task, cell, steps)
+        h, model = untrained_outputs(task, cell, cell_kwargs, steps)
         print(f"{task}, {cell}: {model.policy.cell.extra_repr()}")
         for name, part in zip(PARTS, model.policy.cell.split_parts(h)):
             size, mean, std = part.shape[-1], float(part.abs().mean()), float(part.std(0).mean())
@@ -82,13 +84,14 @@ def main() -> None:
     measure_parser = sub.add_parser("measure")
     measure_parser.add_argument("tasks", nargs="+")
     measure_parser.add_argument("--cell", default="mixed_gated")
+    measure_parser.add_argument("--cell-kwargs", default="{}", help="the cell's keywords as a Python dict literal")
     compare_parser = sub.add_parser("compare")
     compare_parser.add_argument("--scales", type=float, nargs=3, required=True, metavar=("ELSTM", "RTU", "GATED"))
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
     if args.mode == "measure":
-        measure(args.tasks, args.cell)
+        measure(args.tasks, args.cell, ast.literal_eval(args.cell_kwargs))
         return
     from sb3_rtrl.cli import main as cli_main
 
