@@ -70,10 +70,15 @@ def measure(tasks: list[str], cell: str, cell_kwargs: dict, steps: int = 400) ->
 def patch_heads(scales: list[float]) -> None:
     original = policies.RTRLActorCriticPolicy._heads
 
+    factors: dict[tuple[int, int, th.dtype], th.Tensor] = {}
+
     def scaled_heads(self, h: th.Tensor, x: th.Tensor):
-        parts = self.cell.split_parts(th.ones(1, h.shape[-1], dtype=h.dtype, device=h.device))
-        factor = self.cell.join_parts([part * scale for part, scale in zip(parts, scales)])[0]
-        return original(self, h * factor, x)
+        # Built once per policy and dtype, not at every acting step.
+        key = (id(self), h.shape[-1], h.dtype)
+        if key not in factors:
+            parts = self.cell.split_parts(th.ones(1, h.shape[-1], dtype=h.dtype, device=h.device))
+            factors[key] = self.cell.join_parts([part * scale for part, scale in zip(parts, scales)])[0]
+        return original(self, h * factors[key], x)
 
     policies.RTRLActorCriticPolicy._heads = scaled_heads  # type: ignore[method-assign]
 
