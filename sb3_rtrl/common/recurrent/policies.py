@@ -100,7 +100,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param input_init_std: standard deviation of the init of the cell's input projection. None (default):
         ``1 / sqrt(input size)``, so that the input moves the gates by about one unit whatever its width
         (0.5 for a one-hot of 4, 0.06 for 257 features)
-    :param prev_action: feed the previous action (one-hot for discrete spaces) to the cell
+    :param prev_action: feed the previous action (one-hot for discrete spaces, zeros at an episode's start) to the
+        cell; a task whose observation says only what the last action did (a hit or a miss) needs it
     :param prev_reward: feed the previous reward, clipped to [-1, 1], to the cell (paper)
     :param freeze_features_extractor: do not train the features extractor (the paper's DMLab protocol)
     :param features_extractor_weights: path of a saved model (``.zip``) whose features extractor weights
