@@ -182,7 +182,7 @@ class ELSTMCell(ElementwiseRecurrentCell):
         # One product on the concatenation: faster than two on split weights when acting (the split
         # weight views cost more than the copy of [x; c]), and as fast at the paper's training shapes.
         gate = th.sigmoid(F.linear(th.cat([x, c_all], dim=-1), self.out_gate_weight(), self.out_gate.bias))
-        # A scale of 1 is not multiplied in, so that the outputs stay bit-identical to those saved before it existed.
+        # A scale of 1 skips the product: one operation fewer a call, and the outputs are the same (a product by 1 is exact).
         return gate * c_all if self.output_scale == 1.0 else gate * (self.output_scales * c_all)
 
     def out_gate_weight(self) -> th.Tensor:
