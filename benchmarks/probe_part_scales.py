@@ -1,19 +1,23 @@
 """
 How large each part of a mixed layer's output is, and what scaling a part's output before the heads does to learning.
 
-``measure``: RTRLPPO at RecurrentPPO's defaults (hidden 256, a critic cell) acts with its untrained policy for 400 steps
-of 8 environments of each task; prints, per part (eLSTM, RTU, gated units), the mean absolute output and the mean over
-units of its standard deviation over time and environments.
+``measure``: RTRLPPO at RecurrentPPO's defaults (hidden 256, one cell that actor and critic share) acts with its
+untrained policy for 400 steps of 8 environments of each task; prints, per part (eLSTM, RTU, gated units), the mean
+absolute output and the mean over units of its standard deviation over time and environments.
 
 ``compare``: runs ``sb3-rtrl compare`` (its own arguments follow) in this process with every policy's cell output
 multiplied, part by part, by ``--scales`` (eLSTM, RTU, gated) before the heads read it. A probe of the design (it
 patches the policy's private ``_heads``). The package's own keyword scales the eLSTM part:
 ``policy_kwargs=dict(cell_kwargs=dict(elstm_output_scale=4.0))`` is bit-identical to ``--scales 4 1 1``. Needs
-``--jobs 1`` (runs in other processes would not be patched).
+``--jobs 1`` (runs in other processes would not be patched). ``--freeze-gated`` keeps the gated units' parameters at
+their init (their gradients are zeroed before each optimizer step); ``--zero-gate-weights`` starts their gate input
+weights ``G`` at zero, so that their decays do not depend on the input at init. With a critic cell (two groups of
+units), ``--group 0`` or ``--group 1`` applies the scales to the actor's or the critic's units only.
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
-    OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 -- --env
+    OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
+        [--freeze-gated] [--zero-gate-weights] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -67,7 +71,7 @@ def measure(tasks: list[str], cell: str, cell_kwargs: dict, steps: int = 400) ->
             print(f"  {name:5s} {size:4d} reals: mean |h| {mean:.3f}, std over time {std:.3f}")
 
 
-def patch_heads(scales: list[float]) -> None:
+def patch_heads(scales: list[float], group: int | None = None) -> None:
     original = policies.RTRLActorCriticPolicy._heads
 
     factors: dict[tuple[int, int, th.dtype], th.Tensor] = {}
@@ -77,10 +81,43 @@ def patch_heads(scales: list[float]) -> None:
         key = (id(self), h.shape[-1], h.dtype)
         if key not in factors:
             parts = self.cell.split_parts(th.ones(1, h.shape[-1], dtype=h.dtype, device=h.device))
-            factors[key] = self.cell.join_parts([part * scale for part, scale in zip(parts, scales)])[0]
+            factor = self.cell.join_parts([part * scale for part, scale in zip(parts, scales)])[0]
+            if group is not None:
+                if self.cell.groups != 2:
+                    raise ValueError("--group needs a critic cell (policy_kwargs=dict(enable_critic_lstm=True))")
+                # The other group's units are read unscaled.
+                factor = factor.unflatten(-1, (2, -1)).clone()
+                factor[1 - group] = 1.0
+                factor = factor.flatten()
+            factors[key] = factor
         return original(self, h * factors[key], x)
 
     policies.RTRLActorCriticPolicy._heads = scaled_heads  # type: ignore[method-assign]
+
+
+def patch_gated(freeze: bool, zero_gate_weights: bool) -> None:
+    original = policies.RTRLActorCriticPolicy.__init__
+
+    def patched(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        gated = getattr(self.cell, "gated", None)
+        if gated is None:
+            raise ValueError("--freeze-gated and --zero-gate-weights need a cell with gated units")
+        if zero_gate_weights:
+            with th.no_grad():
+                gated.weight_ih[gated.state_size :].zero_()
+        if freeze:
+            frozen = list(gated.parameters())
+
+            def zero_grads(optimizer, args, kwargs):
+                for p in frozen:
+                    if p.grad is not None:
+                        p.grad.zero_()
+
+            # Adam from zero moments with zero gradients moves nothing.
+            self.optimizer.register_step_pre_hook(zero_grads)
+
+    policies.RTRLActorCriticPolicy.__init__ = patched  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -92,6 +129,9 @@ def main() -> None:
     measure_parser.add_argument("--cell-kwargs", default="{}", help="the cell's keywords as a Python dict literal")
     compare_parser = sub.add_parser("compare")
     compare_parser.add_argument("--scales", type=float, nargs=3, required=True, metavar=("ELSTM", "RTU", "GATED"))
+    compare_parser.add_argument("--group", type=int, choices=(0, 1), help="scale only the actor's (0) or critic's (1) units")
+    compare_parser.add_argument("--freeze-gated", action="store_true")
+    compare_parser.add_argument("--zero-gate-weights", action="store_true")
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
@@ -100,7 +140,9 @@ def main() -> None:
         return
     from sb3_rtrl.cli import main as cli_main
 
-    patch_heads(args.scales)
+    patch_heads(args.scales, args.group)
+    if args.freeze_gated or args.zero_gate_weights:
+        patch_gated(args.freeze_gated, args.zero_gate_weights)
     rest = [a for a in args.compare_args if a != "--"]
     sys.argv = ["sb3-rtrl", "compare", *rest]
     sys.exit(cli_main())
