@@ -11,13 +11,14 @@ patches the policy's private ``_heads``). The package's own keyword scales the e
 ``policy_kwargs=dict(cell_kwargs=dict(elstm_output_scale=4.0))`` is bit-identical to ``--scales 4 1 1``. Needs
 ``--jobs 1`` (runs in other processes would not be patched). ``--freeze-gated`` keeps the gated units' parameters at
 their init (their gradients are zeroed before each optimizer step); ``--zero-gate-weights`` starts their gate input
-weights ``G`` at zero, so that their decays do not depend on the input at init. With a critic cell (two groups of
-units), ``--group 0`` or ``--group 1`` applies the scales to the actor's or the critic's units only.
+weights ``G`` at zero, so that their decays do not depend on the input at init; ``--squash-gated`` makes the heads
+read ``tanh`` of the gated outputs (after the scales). With a critic cell (two groups of units), ``--group 0`` or
+``--group 1`` applies the scales to the actor's or the critic's units only.
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
-        [--freeze-gated] [--zero-gate-weights] -- --env
+        [--freeze-gated] [--zero-gate-weights] [--squash-gated] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -71,7 +72,7 @@ def measure(tasks: list[str], cell: str, cell_kwargs: dict, steps: int = 400) ->
             print(f"  {name:5s} {size:4d} reals: mean |h| {mean:.3f}, std over time {std:.3f}")
 
 
-def patch_heads(scales: list[float], group: int | None = None) -> None:
+def patch_heads(scales: list[float], group: int | None = None, squash_gated: bool = False) -> None:
     original = policies.RTRLActorCriticPolicy._heads
 
     factors: dict[tuple[int, int, th.dtype], th.Tensor] = {}
@@ -90,7 +91,12 @@ def patch_heads(scales: list[float], group: int | None = None) -> None:
                 factor[1 - group] = 1.0
                 factor = factor.flatten()
             factors[key] = factor
-        return original(self, h * factors[key], x)
+        h = h * factors[key]
+        if squash_gated:
+            parts = list(self.cell.split_parts(h))
+            parts[2] = th.tanh(parts[2])
+            h = self.cell.join_parts(parts)
+        return original(self, h, x)
 
     policies.RTRLActorCriticPolicy._heads = scaled_heads  # type: ignore[method-assign]
 
@@ -132,6 +138,7 @@ def main() -> None:
     compare_parser.add_argument("--group", type=int, choices=(0, 1), help="scale only the actor's (0) or critic's (1) units")
     compare_parser.add_argument("--freeze-gated", action="store_true")
     compare_parser.add_argument("--zero-gate-weights", action="store_true")
+    compare_parser.add_argument("--squash-gated", action="store_true", help="the heads read tanh of the gated outputs")
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
@@ -140,7 +147,7 @@ def main() -> None:
         return
     from sb3_rtrl.cli import main as cli_main
 
-    patch_heads(args.scales, args.group)
+    patch_heads(args.scales, args.group, args.squash_gated)
     if args.freeze_gated or args.zero_gate_weights:
         patch_gated(args.freeze_gated, args.zero_gate_weights)
     rest = [a for a in args.compare_args if a != "--"]

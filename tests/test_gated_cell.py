@@ -69,3 +69,28 @@ def test_a_model_with_the_gated_cell_saves_and_loads(tmp_path, how):
     action, loaded_state = loaded.predict(obs, deterministic=True)
     assert (action == expected).all()
     th.testing.assert_close(th.as_tensor(loaded_state[0]), th.as_tensor(state[0]), rtol=0, atol=0)
+
+
+def test_a_silent_start_writes_nothing_yet_learns():
+    """With ``drive_init_std=0`` the outputs are exactly zero at init, the gate weights are those of the usual init,
+    and the gradient of the drive weights is not zero: learning can give the units a use."""
+    th.manual_seed(0)
+    usual = GatedLinearCell(3, 6, dtype=th.float64)
+    th.manual_seed(0)
+    silent = GatedLinearCell(3, 6, drive_init_std=0.0, dtype=th.float64)
+    assert silent.weight_ih[:6].abs().max() == 0
+    th.testing.assert_close(silent.weight_ih[6:], usual.weight_ih[6:], rtol=0, atol=0)
+    x = th.randn(10, 2, 3, dtype=th.float64)
+    h, _ = silent(x, th.zeros(2, 6, dtype=th.float64), th.zeros(10, 2, dtype=th.bool))
+    assert h.abs().max() == 0
+    h.sum().backward()
+    assert silent.weight_ih.grad[:6].abs().min() > 0
+    th.manual_seed(0)
+    small = GatedLinearCell(3, 6, drive_init_std=0.1, dtype=th.float64)
+    th.testing.assert_close(small.weight_ih[:6], usual.weight_ih[:6] * 0.1 * 3**0.5, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), True, "0"])
+def test_bad_drive_init_std_rejected(value):
+    with pytest.raises(ValueError, match="drive_init_std"):
+        GatedLinearCell(3, 4, drive_init_std=value)  # type: ignore[arg-type]

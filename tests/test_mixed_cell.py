@@ -121,3 +121,21 @@ def test_elstm_output_scale_scales_the_elstm_part_only():
     th.testing.assert_close(parts[0], 4.0 * expected[0], rtol=1e-12, atol=1e-14)
     for got, want in zip(parts[1:], expected[1:]):
         assert th.equal(got, want)
+
+
+def test_silent_gated_units_in_the_layer():
+    """``gated_drive_init_std=0``: the layer's gated outputs start at exactly zero, its other parts as they were."""
+    th.manual_seed(0)
+    usual = MixedCell(3, 16, gated_fraction=0.25, dtype=th.float64)
+    th.manual_seed(0)
+    silent = MixedCell(3, 16, gated_fraction=0.25, gated_drive_init_std=0.0, dtype=th.float64)
+    assert silent.gated is not None and silent.gated.drive_init_std == 0.0
+    x = th.randn(6, 2, 3, dtype=th.float64)
+    starts = th.zeros(6, 2, dtype=th.bool)
+    with th.no_grad():
+        h_usual, _ = usual(x, th.zeros(2, 16, dtype=th.float64), starts)
+        h_silent, _ = silent(x, th.zeros(2, 16, dtype=th.float64), starts)
+    parts_usual, parts_silent = usual.split_parts(h_usual), silent.split_parts(h_silent)
+    assert parts_silent[2].abs().max() == 0 < parts_usual[2].abs().max()
+    for got, expected in zip(parts_silent[:2], parts_usual[:2]):
+        th.testing.assert_close(got, expected, rtol=0, atol=0)

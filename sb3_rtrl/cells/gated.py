@@ -49,6 +49,9 @@ class GatedLinearCell(ElementwiseRecurrentCell):
     :param timescales: ``(low, high)`` steps: the gate biases ``b_g`` are set so that, at a zero input, each group's
         units have time constants spread evenly on a log scale from ``low`` to ``high``
     :param input_init_std: standard deviation of the normal init of ``W`` and ``G``; None: ``1 / sqrt(input_size)``
+    :param drive_init_std: standard deviation of ``W``'s init alone; None: ``input_init_std``. 0: the units write
+        nothing and their outputs are exactly zero until learning gives ``W`` a use; their gradient still flows, since
+        ``dc / dW`` does not depend on ``W``
     :param groups: independent groups of units (the actor's and the critic's); units never interact, so groups
         matter only with ``input_mask`` and for the time-constant spread, which is laid over each group
     :param input_mask: ``(groups, input_size)`` bool, which inputs each group reads; None: all
@@ -73,16 +76,24 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         input_mask: th.Tensor | None = None,
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
+        drive_init_std: float | None = None,
     ) -> None:
         super().__init__()
         if input_size < 1 or state_size < 1:
             raise ValueError(f"GatedLinearCell needs input_size >= 1 and state_size >= 1, got {input_size} and {state_size}")
+        if drive_init_std is not None and (
+            isinstance(drive_init_std, bool)
+            or not isinstance(drive_init_std, (int, float))
+            or not 0.0 <= drive_init_std < float("inf")
+        ):
+            raise ValueError(f"GatedLinearCell: drive_init_std must be None or a finite float >= 0, got {drive_init_std!r}")
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
             raise ValueError(f"GatedLinearCell: groups={groups} must be >= 1 and divide state_size={state_size}")
         self.input_size = input_size
         self.state_size = state_size
         self.timescales = check_timescales("GatedLinearCell", timescales)
         self.input_init_std = input_size**-0.5 if input_init_std is None else float(input_init_std)
+        self.drive_init_std = None if drive_init_std is None else float(drive_init_std)
         self.groups = groups
         self.weight_ih = nn.Parameter(th.empty(2 * state_size, input_size, device=device, dtype=dtype))
         self.bias = nn.Parameter(th.empty(2 * state_size, device=device, dtype=dtype))
@@ -96,9 +107,19 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Normal(0, input_init_std) for ``[W; G]``, ``b_d = 0``, ``b_g = -log(tau)`` from the time-constant spread."""
+        """
+        Normal(0, input_init_std) for ``[W; G]`` (``W`` rescaled to ``drive_init_std`` if given), ``b_d = 0``,
+        ``b_g = -log(tau)`` from the time-constant spread.
+        """
         nn.init.normal_(self.weight_ih, 0.0, self.input_init_std)
         with th.no_grad():
+            if self.drive_init_std is not None:
+                # Drawn with the rest and rescaled, so that the gate weights G are those of the unscaled init.
+                drive = self.weight_ih[: self.state_size]
+                if self.input_init_std > 0:
+                    drive.mul_(self.drive_init_std / self.input_init_std)
+                else:
+                    drive.normal_(0.0, self.drive_init_std)
             tau = spread_timescales(self.timescales, self.state_size // self.groups, self.groups)
             self.bias.zero_()
             # a = exp(-exp(b_g)) = exp(-1 / tau) at a zero input.
@@ -107,6 +128,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.state_size}, timescales={self.timescales}, input_init_std={self.input_init_std:.3g}"
+            + ("" if self.drive_init_std is None else f", drive_init_std={self.drive_init_std:.3g}")
             + (f", groups={self.groups}" if self.groups > 1 else "")
             + (", masked input" if self.masked_input else "")
         )

@@ -40,6 +40,7 @@ class MixedCell(ElementwiseRecurrentCell):
         it: one item held through distractors needs a few gated units whatever the width, while the eLSTM units must
         grow with it to latch more
     :param gated_timescales: the gated units' ``timescales``
+    :param gated_drive_init_std: the gated units' ``drive_init_std``: 0 starts them silent
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
     :param r_min: the RTU part's ``r_min``
@@ -66,6 +67,7 @@ class MixedCell(ElementwiseRecurrentCell):
         gated_fraction: float = 0.0,
         gated_min_units: int = 0,
         gated_timescales: tuple[float, float] = (1.0, 1000.0),
+        gated_drive_init_std: float | None = None,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         r_min: float = 0.0,
@@ -135,6 +137,7 @@ class MixedCell(ElementwiseRecurrentCell):
                 input_size,
                 groups * gated_width,
                 timescales=gated_timescales,
+                drive_init_std=gated_drive_init_std,
                 **shared,
             )
             parts.append(("gated", self.gated))
