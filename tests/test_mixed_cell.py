@@ -139,3 +139,49 @@ def test_silent_gated_units_in_the_layer():
     assert parts_silent[2].abs().max() == 0 < parts_usual[2].abs().max()
     for got, expected in zip(parts_silent[:2], parts_usual[:2]):
         th.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_gated_units_start_silent_only_in_groups_wider_than_gated_silent_above(groups):
+    """
+    ``gated_silent_above``: a group wider than it starts its gated units silent, one as wide or narrower starts them as
+    usual; an explicit ``gated_drive_init_std`` wins over it; the width counted is a group's, not the layer's.
+    """
+    kwargs = dict(gated_fraction=0.25, groups=groups, dtype=th.float64)
+    assert MixedCell(3, 16 * groups, gated_silent_above=15, **kwargs).gated.drive_init_std == 0.0  # type: ignore[union-attr]
+    assert MixedCell(3, 16 * groups, gated_silent_above=16, **kwargs).gated.drive_init_std is None  # type: ignore[union-attr]
+    assert MixedCell(3, 16 * groups, **kwargs).gated.drive_init_std is None  # type: ignore[union-attr]
+    explicit = MixedCell(3, 16 * groups, gated_silent_above=4, gated_drive_init_std=0.3, **kwargs)
+    assert explicit.gated is not None and explicit.gated.drive_init_std == 0.3
+    silent = MixedCell(3, 16 * groups, gated_silent_above=15, **kwargs)
+    assert silent.gated is not None and silent.gated.weight_ih[: silent.gated.state_size].abs().max() == 0
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "64"])
+def test_bad_gated_silent_above_rejected(value):
+    with pytest.raises(ValueError, match="gated_silent_above"):
+        MixedCell(5, 64, gated_fraction=0.125, gated_silent_above=value)
+
+
+@pytest.mark.parametrize("width, silent", [(32, False), (64, False), (128, True), (256, True)])
+def test_the_v2_layer_is_the_gated_layer_with_silent_gated_units_in_wide_groups(width, silent):
+    """
+    ``"mixed_gated_v2"`` builds the layout of ``"mixed_gated"`` at every width; its gated units start silent above 64
+    units a head and otherwise exactly as ``"mixed_gated"``'s.
+    """
+    layers = []
+    for name in ("mixed_gated", "mixed_gated_v2"):
+        th.manual_seed(0)
+        layers.append(MixedCell(5, 2 * width, groups=2, dtype=th.float64, **CELLS[name].policy_defaults))
+    old, new = layers
+    assert (new.elstm_width, new.rtu_width, new.gated_width) == (old.elstm_width, old.rtu_width, old.gated_width)
+    assert [k for k in new.state_dict()] == [k for k in old.state_dict()]
+    assert old.gated is not None and new.gated is not None
+    n = new.gated.state_size
+    if silent:
+        assert new.gated.weight_ih[:n].abs().max() == 0 < old.gated.weight_ih[:n].abs().max()
+        assert th.equal(new.gated.weight_ih[n:], old.gated.weight_ih[n:])  # the gate weights as usual
+    else:
+        assert th.equal(new.gated.weight_ih, old.gated.weight_ih)
+    for (key, value), other in zip(new.state_dict().items(), old.state_dict().values()):
+        assert key == "gated.weight_ih" or th.equal(value, other), key

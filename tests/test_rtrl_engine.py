@@ -14,7 +14,8 @@ D, N = 4, 8
 # Per cell, keywords that give some slow units (a memory the truncation can cut); a new cell runs with its defaults.
 LONG_MEMORY = {"elstm": dict(forget_bias=3.0), "rtu": dict(r_min=0.9), "mixed": dict(forget_bias=3.0, r_min=0.9)}
 MEDIUM_MEMORY = {"elstm": dict(forget_bias=1.0), "rtu": dict(r_min=0.5), "mixed": dict(forget_bias=1.0, r_min=0.5)}
-LONG_MEMORY["mixed_gated"], MEDIUM_MEMORY["mixed_gated"] = LONG_MEMORY["mixed"], MEDIUM_MEMORY["mixed"]
+for _name in ("mixed_gated", "mixed_gated_v2"):
+    LONG_MEMORY[_name], MEDIUM_MEMORY[_name] = LONG_MEMORY["mixed"], MEDIUM_MEMORY["mixed"]
 
 
 # Variants of a registered cell that the suite runs too: the non-linear RTU (ReLU on the output), and the default layer
@@ -23,6 +24,8 @@ VARIANTS = {
     "rtu-relu": ("rtu", dict(activation="relu")),
     "mixed_gated-scaled": ("mixed_gated", dict(elstm_output_scale=4.0)),
     "mixed_gated-spread": ("mixed_gated", dict(elstm_output_scale=(1.0, 4.0))),
+    # The default layer's gated units started silent, as in its groups wider than 64 units.
+    "mixed_gated_v2-silent": ("mixed_gated_v2", dict(gated_silent_above=1)),
 }
 
 

@@ -22,10 +22,12 @@ CELLS = {
     "rtrl_ppo_mixed_critic_cell": MixedCell,
     "rtrl_a2c_mixed_default": MixedCell,
     "rtrl_ppo_mixed_gated_default": MixedCell,
+    "rtrl_a2c_mixed_gated_wide": MixedCell,
 }
-# A file saved with the default "mixed_gated" before the eLSTM units had an output scale: it loads with its gated units
-# and its eLSTM outputs unscaled.
-MIXED_GATED = {"rtrl_ppo_mixed_gated_default"}
+# Files saved with the default "mixed_gated": before the eLSTM units had an output scale (they load with their gated
+# units and their eLSTM outputs unscaled), and at 72 units, wider than "mixed_gated_v2" starts its gated units silent
+# (they load as "mixed_gated", whose gated units start loud: the loaded weights are the file's either way).
+MIXED_GATED = {"rtrl_ppo_mixed_gated_default", "rtrl_a2c_mixed_gated_wide"}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -40,7 +42,8 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     """
     Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; files saved with the
     mixed layer as the default (0d5facc, b7307c2) load as the mixed layer they are, without gated units; a file
-    saved with "mixed_gated" before the eLSTM units had an output scale (31cccc2) loads as that layer, unscaled.
+    saved with "mixed_gated" before the eLSTM units had an output scale (31cccc2) loads as that layer, unscaled; so
+    does one saved at 72 units a head by the last commit whose default was "mixed_gated" (40a0d54).
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -70,6 +73,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_ppo_mixed_critic_cell": "0d5facc",
         "rtrl_a2c_mixed_default": "b7307c2",
         "rtrl_ppo_mixed_gated_default": "31cccc2",
+        "rtrl_a2c_mixed_gated_wide": "40a0d54",
     }
 
 
@@ -93,3 +97,13 @@ def test_an_rtrl_a2c_file_keeps_the_entropy_coefficient_it_was_saved_with(how):
     model = RTRLA2C.load(path) if how == "class load" else load_model(path)
     assert model.ent_coef == 0.0
     assert RTRLA2C("MlpLstmPolicy", "CartPole-v1").ent_coef == 0.01
+
+
+def test_the_default_layer_starts_its_gated_units_silent_in_wide_heads_only():
+    """The default became "mixed_gated_v2": at RecurrentPPO's width (256) its gated units start silent, at 64 loud."""
+    wide = RTRLPPO("MlpLstmPolicy", "CartPole-v1").policy
+    narrow = RTRLPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs=dict(lstm_hidden_size=64)).policy
+    for policy, silent in ((wide, True), (narrow, False)):
+        assert policy.cell_name == "mixed_gated_v2" and policy.cell.gated is not None
+        drive = policy.cell.gated.weight_ih[: policy.cell.gated.state_size]
+        assert (drive.abs().max().item() == 0) is silent

@@ -1,5 +1,7 @@
 """Element-wise recurrent cells, the interface the RTRL engine reads from them, and their registry."""
 
+from typing import Any
+
 from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
 from sb3_rtrl.cells.elstm import ELSTMCell
 from sb3_rtrl.cells.gated import GatedLinearCell
@@ -20,18 +22,18 @@ register_cell("mixed", MixedCell, policy_defaults=dict(forget_bias=(0.0, 6.0), i
 # distractors. The RTU and gated parts are sized by count: an eighth of the width each, but at least 8 gated units
 # while that is at most a quarter, and at least 8 complex RTU units (16 reals) while the two take at most three
 # eighths; the eLSTM units take the rest.
-register_cell(
-    "mixed_gated",
-    MixedCell,
-    policy_defaults=dict(
-        forget_bias=(0.0, 6.0),
-        init_std=0.5,
-        rtu_fraction=0.125,
-        rtu_min_units=8,
-        gated_fraction=0.125,
-        gated_min_units=8,
-    ),
+_MIXED_GATED: dict[str, Any] = dict(
+    forget_bias=(0.0, 6.0),
+    init_std=0.5,
+    rtu_fraction=0.125,
+    rtu_min_units=8,
+    gated_fraction=0.125,
+    gated_min_units=8,
 )
+register_cell("mixed_gated", MixedCell, policy_defaults=_MIXED_GATED)
+# The same layer with its gated units silent at the start in layers wider than 64 units a head (their drive weights
+# zero, learned from there), loud in narrower ones as in "mixed_gated".
+register_cell("mixed_gated_v2", MixedCell, policy_defaults=dict(_MIXED_GATED, gated_silent_above=64))
 
 __all__ = [
     "CELLS",

@@ -41,6 +41,11 @@ class MixedCell(ElementwiseRecurrentCell):
         grow with it to latch more
     :param gated_timescales: the gated units' ``timescales``
     :param gated_drive_init_std: the gated units' ``drive_init_std``: 0 starts them silent
+    :param gated_silent_above: in groups wider than this many units the gated units start silent (as with
+        ``gated_drive_init_std=0``) unless ``gated_drive_init_std`` is given. Started loud, slow gated units hand the
+        heads large random sums of the episode's history before anything is learned, which costs tasks read from
+        slowly changing observations; in a narrow layer the same loud start carries an item through distractors
+        while its few eLSTM units learn to. None: at every width as ``gated_drive_init_std`` says
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
     :param r_min: the RTU part's ``r_min``
@@ -68,6 +73,7 @@ class MixedCell(ElementwiseRecurrentCell):
         gated_min_units: int = 0,
         gated_timescales: tuple[float, float] = (1.0, 1000.0),
         gated_drive_init_std: float | None = None,
+        gated_silent_above: int | None = None,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         r_min: float = 0.0,
@@ -92,6 +98,10 @@ class MixedCell(ElementwiseRecurrentCell):
         for name, count in (("rtu_min_units", rtu_min_units), ("gated_min_units", gated_min_units)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise ValueError(f"MixedCell: {name} must be an int >= 0, got {count!r}")
+        if gated_silent_above is not None and (
+            isinstance(gated_silent_above, bool) or not isinstance(gated_silent_above, int) or gated_silent_above < 0
+        ):
+            raise ValueError(f"MixedCell: gated_silent_above must be None or an int >= 0, got {gated_silent_above!r}")
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
         gated_width = max(gated_width, min(gated_min_units, width // 4))
@@ -108,6 +118,8 @@ class MixedCell(ElementwiseRecurrentCell):
         self.state_size = state_size
         self.groups = groups
         self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
+        if gated_drive_init_std is None and gated_silent_above is not None and width > gated_silent_above:
+            gated_drive_init_std = 0.0
         # The keywords every part takes alike.
         shared: dict[str, Any] = dict(
             input_init_std=input_init_std, groups=groups, input_mask=input_mask, device=device, dtype=dtype

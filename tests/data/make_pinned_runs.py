@@ -29,8 +29,18 @@ PPO = dict(n_steps=16, batch_size=16, n_epochs=2)
 A2C = dict(n_steps=4, ent_coef=0.0)
 # name: (algorithm, its keywords); each run trains 128 steps on 2 environments of the delayed recall (delay 6).
 RUNS: dict[str, tuple[type, dict[str, Any]]] = {
-    "rtrl_ppo_mixed_gated": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
-    "rtrl_a2c_mixed_gated": (RTRLA2C, dict(A2C, policy_kwargs=SMALL)),
+    "rtrl_ppo_mixed_gated": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed_gated"))),
+    "rtrl_a2c_mixed_gated": (RTRLA2C, dict(A2C, policy_kwargs=dict(SMALL, cell="mixed_gated"))),
+    # The default layer; its gated units start silent at this width only with the threshold lowered.
+    "rtrl_ppo_mixed_gated_v2": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
+    "rtrl_ppo_mixed_gated_v2_silent": (
+        RTRLPPO,
+        dict(PPO, policy_kwargs=dict(SMALL, cell="mixed_gated_v2", cell_kwargs=dict(gated_silent_above=4))),
+    ),
+    "rtrl_a2c_mixed_gated_v2_silent": (
+        RTRLA2C,
+        dict(A2C, policy_kwargs=dict(SMALL, cell="mixed_gated_v2", cell_kwargs=dict(gated_silent_above=4))),
+    ),
     "rtrl_ppo_mixed": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed"))),
     "rtrl_ppo_mixed_critic_cell": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed", enable_critic_lstm=True))),
     "rtrl_ppo_elstm": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="elstm"))),

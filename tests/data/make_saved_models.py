@@ -36,6 +36,8 @@ MODELS = {
     "rtrl_a2c_mixed_default": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
     # The default "mixed_gated", saved by the last commit before the eLSTM units had an output scale (31cccc2).
     "rtrl_ppo_mixed_gated_default": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=16))),
+    # The default "mixed_gated" wider than 64 units, saved by the last commit before "mixed_gated_v2" (40a0d54).
+    "rtrl_a2c_mixed_gated_wide": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=72))),
 }
 
 

@@ -75,25 +75,27 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         the critic from its own cell when it has one (256 in the paper for Atari and ProcGen). The cell holds one
         group of N per head (its ``state_size``)
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
-    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed_gated"`` (default,
-        :class:`sb3_rtrl.cells.MixedCell` with three kinds of unit per head: eLSTM units that latch, RTU units that
-        keep the recent past in order and gated linear units that hold an item through distractors; the RTU and gated
-        parts an eighth of the width each, but at least 8 units each while the eLSTM units keep five eighths),
-        ``"mixed"`` (the same layer without the gated units, three quarters eLSTM units and a quarter RTU units; the
-        default of files saved before), ``"elstm"`` (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's), ``"rtu"``
+    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed_gated_v2"``
+        (default, :class:`sb3_rtrl.cells.MixedCell` with three kinds of unit per head: eLSTM units that latch, RTU
+        units that keep the recent past in order and gated linear units that hold an item through distractors; the
+        RTU and gated parts an eighth of the width each, but at least 8 units each while the eLSTM units keep five
+        eighths; the gated units start silent when a head is wider than 64 units), ``"mixed_gated"`` (the same layer
+        with its gated units loud at the start at every width; the default of files saved before), ``"mixed"`` (the
+        layer without the gated units, three quarters eLSTM units and a quarter RTU units; the default of files saved
+        before that), ``"elstm"`` (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's), ``"rtu"``
         (recurrent trace units, :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2``
         complex units) or ``"gated"`` (gated linear units, :class:`sb3_rtrl.cells.GatedLinearCell`)
     :param cell_kwargs: keywords of the cell's own (e.g. ``dict(activation="relu", r_min=0.5)`` for the RTU),
         over the cell's policy defaults
-    :param forget_bias: the eLSTM units' (cells ``"elstm"``, ``"mixed"`` and ``"mixed_gated"``; None: the cell's
-        policy default, ``(0, 3)`` for the eLSTM, ``(0, 6)`` for the mixed layers). Added to the forget-gate bias at
+    :param forget_bias: the eLSTM units' (cells ``"elstm"``, ``"mixed"`` and the ``"mixed_gated"`` layers; None: the
+        cell's policy default, ``(0, 3)`` for the eLSTM, ``(0, 6)`` for the mixed layers). Added to the forget-gate bias at
         init. +3 (f = 0.95) lets a memory last tens of steps from the start; with 0 (the paper's init, f = 0.5) it
         fades within a few steps and even exact gradients vanish before long delays can be learned. A pair ``(low,
         high)`` spreads it evenly over the units, fast ones that follow the input to slow ones that keep it
     :param skip_connection: the MLP and heads read the cell's input (features, previous action and reward)
         beside its output, so the current observation reaches them without passing through the memory
         (default; without it the eLSTM's slow state is all the heads see, and reactive control suffers)
-    :param init_std: the eLSTM units' (cells ``"elstm"``, ``"mixed"`` and ``"mixed_gated"``; None: 0.5). Standard
+    :param init_std: the eLSTM units' (cells ``"elstm"``, ``"mixed"`` and the ``"mixed_gated"`` layers; None: 0.5). Standard
         deviation of the init of the cell's recurrent weights and biases. 0.5 gives the element-wise recurrence
         (``w_z * c``, ``w_f * c``) enough strength to hold a state; with the paper's 0.1 the eLSTM learned far more
         slowly
