@@ -61,7 +61,9 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
         starts = np.array([t == 0, t in (0, 6)])
         action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
         assert action.tolist() == expected["action"], f"step {t}"
-        np.testing.assert_allclose(state[0], np.array(expected["state"]), rtol=1e-6, atol=1e-7)
+        # float32 sums differ in their last bits between CPUs (seen here: 2e-7 on a state of 0.08); a changed weight or
+        # layout moves the state by far more.
+        np.testing.assert_allclose(state[0], np.array(expected["state"]), rtol=1e-5, atol=1e-6)
 
 
 def test_the_record_names_the_commit_that_saved_the_files():
