@@ -90,6 +90,27 @@ def test_a_silent_start_writes_nothing_yet_learns():
     th.testing.assert_close(small.weight_ih[:6], usual.weight_ih[:6] * 0.1 * 3**0.5, rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("fraction, taken", [(1.0, [1] * 8), (0.5, [0, 1] * 4), (0.25, [0, 0, 0, 1] * 2), (0.0, [0] * 8)])
+def test_drive_init_fraction_takes_units_spread_over_each_group(fraction, taken):
+    """``drive_init_fraction``: the units it names (every ``1 / fraction``-th of each group, over the time-constant
+    spread) start silent with ``drive_init_std=0``, the others keep the usual init draw for draw."""
+    th.manual_seed(0)
+    usual = GatedLinearCell(3, 16, groups=2, dtype=th.float64)
+    th.manual_seed(0)
+    part = GatedLinearCell(3, 16, groups=2, drive_init_std=0.0, drive_init_fraction=fraction, dtype=th.float64)
+    rows = th.tensor(taken * 2, dtype=th.bool)
+    assert th.equal(part.drive_init_rows(), rows)
+    assert part.weight_ih[:16][rows].abs().sum() == 0
+    th.testing.assert_close(part.weight_ih[:16][~rows], usual.weight_ih[:16][~rows], rtol=0, atol=0)
+    th.testing.assert_close(part.weight_ih[16:], usual.weight_ih[16:], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), True, "0.5"])
+def test_bad_drive_init_fraction_rejected(value):
+    with pytest.raises(ValueError, match="drive_init_fraction"):
+        GatedLinearCell(3, 4, drive_init_std=0.0, drive_init_fraction=value)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), True, "0"])
 def test_bad_drive_init_std_rejected(value):
     with pytest.raises(ValueError, match="drive_init_std"):

@@ -157,6 +157,30 @@ def test_gated_units_start_silent_only_in_groups_wider_than_gated_silent_above(g
     assert silent.gated is not None and silent.gated.weight_ih[: silent.gated.state_size].abs().max() == 0
 
 
+def test_gated_loud_fraction_keeps_that_share_of_the_gated_units_loud():
+    """``gated_loud_fraction``: where the gated units start silent, that share of each group's keeps the usual drive
+    init; without it (or at 0) all start silent, and with no silent start it changes nothing."""
+    kwargs = dict(gated_fraction=0.25, groups=2, gated_silent_above=1, dtype=th.float64)
+    for fraction, loud in ((0.0, 0), (0.5, 2), (1.0, 4)):
+        th.manual_seed(0)
+        layer = MixedCell(3, 32, gated_loud_fraction=fraction, **kwargs)  # type: ignore[arg-type]
+        assert layer.gated is not None and layer.gated_width == 4
+        writes = layer.gated.weight_ih[: layer.gated.state_size].abs().sum(dim=1) > 0
+        assert writes.view(2, 4).sum(dim=1).tolist() == [loud, loud]
+    th.manual_seed(0)
+    usual = MixedCell(3, 32, gated_fraction=0.25, groups=2, dtype=th.float64)
+    th.manual_seed(0)
+    loud_anyway = MixedCell(3, 32, gated_fraction=0.25, groups=2, gated_loud_fraction=0.5, dtype=th.float64)
+    for got, want in zip(loud_anyway.parameters(), usual.parameters()):
+        assert th.equal(got, want)
+
+
+@pytest.mark.parametrize("value", [-0.5, 1.5, float("nan"), True, "0.5"])
+def test_bad_gated_loud_fraction_rejected(value):
+    with pytest.raises(ValueError, match="gated_loud_fraction"):
+        MixedCell(5, 64, gated_fraction=0.125, gated_loud_fraction=value)
+
+
 @pytest.mark.parametrize("value", [-1, 2.5, True, "64"])
 def test_bad_gated_silent_above_rejected(value):
     with pytest.raises(ValueError, match="gated_silent_above"):

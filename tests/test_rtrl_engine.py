@@ -26,6 +26,8 @@ VARIANTS = {
     "mixed_gated-spread": ("mixed_gated", dict(elstm_output_scale=(1.0, 4.0))),
     # The default layer's gated units started silent, as in its groups wider than 64 units.
     "mixed_gated_v2-silent": ("mixed_gated_v2", dict(gated_silent_above=1)),
+    # Half of those silent units loud: units of both starts in one part.
+    "mixed_gated_v2-half-loud": ("mixed_gated_v2", dict(gated_silent_above=1, gated_loud_fraction=0.5)),
 }
 
 

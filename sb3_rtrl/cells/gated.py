@@ -52,6 +52,9 @@ class GatedLinearCell(ElementwiseRecurrentCell):
     :param drive_init_std: standard deviation of ``W``'s init alone; None: ``input_init_std``. 0: the units write
         nothing and their outputs are exactly zero until learning gives ``W`` a use; their gradient still flows, since
         ``dc / dW`` does not depend on ``W``
+    :param drive_init_fraction: the share of each group's units whose ``W`` takes ``drive_init_std``, spaced evenly
+        over the group's time constants (rounded down, so 0.5 takes every second unit); the others keep
+        ``input_init_std``. 1: all of them
     :param groups: independent groups of units (the actor's and the critic's); units never interact, so groups
         matter only with ``input_mask`` and for the time-constant spread, which is laid over each group
     :param input_mask: ``(groups, input_size)`` bool, which inputs each group reads; None: all
@@ -77,6 +80,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
         drive_init_std: float | None = None,
+        drive_init_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if input_size < 1 or state_size < 1:
@@ -87,6 +91,10 @@ class GatedLinearCell(ElementwiseRecurrentCell):
             or not 0.0 <= drive_init_std < float("inf")
         ):
             raise ValueError(f"GatedLinearCell: drive_init_std must be None or a finite float >= 0, got {drive_init_std!r}")
+        if isinstance(drive_init_fraction, bool) or not (
+            isinstance(drive_init_fraction, (int, float)) and 0.0 <= drive_init_fraction <= 1.0
+        ):
+            raise ValueError(f"GatedLinearCell: drive_init_fraction must be in [0, 1], got {drive_init_fraction!r}")
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
             raise ValueError(f"GatedLinearCell: groups={groups} must be >= 1 and divide state_size={state_size}")
         self.input_size = input_size
@@ -94,6 +102,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         self.timescales = check_timescales("GatedLinearCell", timescales)
         self.input_init_std = input_size**-0.5 if input_init_std is None else float(input_init_std)
         self.drive_init_std = None if drive_init_std is None else float(drive_init_std)
+        self.drive_init_fraction = float(drive_init_fraction)
         self.groups = groups
         self.weight_ih = nn.Parameter(th.empty(2 * state_size, input_size, device=device, dtype=dtype))
         self.bias = nn.Parameter(th.empty(2 * state_size, device=device, dtype=dtype))
@@ -115,20 +124,31 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         with th.no_grad():
             if self.drive_init_std is not None:
                 # Drawn with the rest and rescaled, so that the gate weights G are those of the unscaled init.
-                drive = self.weight_ih[: self.state_size]
+                rows = self.drive_init_rows()
+                drive = self.weight_ih[: self.state_size][rows]
                 if self.input_init_std > 0:
                     drive.mul_(self.drive_init_std / self.input_init_std)
                 else:
                     drive.normal_(0.0, self.drive_init_std)
+                self.weight_ih[: self.state_size][rows] = drive
             tau = spread_timescales(self.timescales, self.state_size // self.groups, self.groups)
             self.bias.zero_()
             # a = exp(-exp(b_g)) = exp(-1 / tau) at a zero input.
             self.bias[self.state_size :] = (-th.log(tau)).to(self.bias)
 
+    def drive_init_rows(self) -> th.Tensor:
+        """``(state_size,)`` bool: the units whose ``W`` takes ``drive_init_std``, every ``1 / fraction``-th of a group."""
+        per_group = self.state_size // self.groups
+        index = th.arange(per_group, dtype=th.float64)
+        # Unit i is taken when floor((i + 1) f) passes an integer: floor(n f) of n units, spread evenly.
+        taken = th.floor((index + 1) * self.drive_init_fraction) > th.floor(index * self.drive_init_fraction)
+        return taken.repeat(self.groups).to(self.weight_ih.device)
+
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.state_size}, timescales={self.timescales}, input_init_std={self.input_init_std:.3g}"
             + ("" if self.drive_init_std is None else f", drive_init_std={self.drive_init_std:.3g}")
+            + ("" if self.drive_init_fraction == 1.0 else f", drive_init_fraction={self.drive_init_fraction:.3g}")
             + (f", groups={self.groups}" if self.groups > 1 else "")
             + (", masked input" if self.masked_input else "")
         )

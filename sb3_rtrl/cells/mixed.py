@@ -46,6 +46,9 @@ class MixedCell(ElementwiseRecurrentCell):
         heads large random sums of the episode's history before anything is learned, which costs tasks read from
         slowly changing observations; in a narrow layer the same loud start carries an item through distractors
         while its few eLSTM units learn to. None: at every width as ``gated_drive_init_std`` says
+    :param gated_loud_fraction: the share of each group's gated units, spaced evenly over their time constants, that
+        keep the usual (loud) drive init where ``gated_drive_init_std`` or ``gated_silent_above`` sets the others'.
+        0: none
     :param init_std: the eLSTM part's ``init_std``
     :param forget_bias: the eLSTM part's ``forget_bias`` (a pair spreads it over the units: slow and fast units)
     :param r_min: the RTU part's ``r_min``
@@ -74,6 +77,7 @@ class MixedCell(ElementwiseRecurrentCell):
         gated_timescales: tuple[float, float] = (1.0, 1000.0),
         gated_drive_init_std: float | None = None,
         gated_silent_above: int | None = None,
+        gated_loud_fraction: float = 0.0,
         init_std: float = 0.1,
         forget_bias: float | tuple[float, float] = 0.0,
         r_min: float = 0.0,
@@ -102,6 +106,10 @@ class MixedCell(ElementwiseRecurrentCell):
             isinstance(gated_silent_above, bool) or not isinstance(gated_silent_above, int) or gated_silent_above < 0
         ):
             raise ValueError(f"MixedCell: gated_silent_above must be None or an int >= 0, got {gated_silent_above!r}")
+        if isinstance(gated_loud_fraction, bool) or not (
+            isinstance(gated_loud_fraction, (int, float)) and 0.0 <= gated_loud_fraction <= 1.0
+        ):
+            raise ValueError(f"MixedCell: gated_loud_fraction must be in [0, 1], got {gated_loud_fraction!r}")
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
         gated_width = max(gated_width, min(gated_min_units, width // 4))
@@ -150,6 +158,7 @@ class MixedCell(ElementwiseRecurrentCell):
                 groups * gated_width,
                 timescales=gated_timescales,
                 drive_init_std=gated_drive_init_std,
+                drive_init_fraction=1.0 - gated_loud_fraction,
                 **shared,
             )
             parts.append(("gated", self.gated))
