@@ -158,7 +158,8 @@ class MixedCell(ElementwiseRecurrentCell):
                 groups * gated_width,
                 timescales=gated_timescales,
                 drive_init_std=gated_drive_init_std,
-                drive_init_fraction=1.0 - gated_loud_fraction,
+                # With no drive_init_std every gated unit starts loud whatever the fraction.
+                drive_init_fraction=1.0 if gated_drive_init_std is None else 1.0 - gated_loud_fraction,
                 **shared,
             )
             parts.append(("gated", self.gated))
