@@ -24,7 +24,6 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_rtrl import RTRLA2C, RTRLActorCriticPolicy
-from sb3_rtrl.a2c import default_ent_coef
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 
 SMALL = dict(hidden_size=16)
@@ -240,23 +239,6 @@ class TupleObsEnv(gym.Env):
 def test_unsupported_spaces_rejected():
     with pytest.raises(ValueError, match="observation space Tuple is not supported"):
         RTRLA2C("MlpLstmPolicy", TupleObsEnv())
-
-
-@pytest.mark.parametrize(
-    "env_fn, expected",
-    [
-        (lambda: IdentityEnv(4), 0.01),
-        (lambda: IdentityEnvMultiDiscrete(3), 0.01),
-        (lambda: IdentityEnvMultiBinary(3), 0.01),
-        (lambda: IdentityEnvBox(ep_length=10), 0.0),
-    ],
-)
-def test_entropy_bonus_by_default_only_for_discrete_actions(env_fn, expected):
-    """A Gaussian's entropy has no bound: the default bonus is 0.0 for Box actions; a value given is kept."""
-    assert default_ent_coef(env_fn().action_space) == expected
-    assert RTRLA2C("MlpLstmPolicy", env_fn(), policy_kwargs=SMALL).ent_coef == expected
-    assert RTRLA2C("MlpLstmPolicy", env_fn(), ent_coef=0.05, policy_kwargs=SMALL).ent_coef == 0.05
-    assert RTRLA2C("MlpLstmPolicy", env_fn(), ent_coef=0.0, policy_kwargs=SMALL).ent_coef == 0.0
 
 
 def test_evaluate_policy_and_callbacks(tmp_path):
