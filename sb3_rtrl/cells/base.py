@@ -75,6 +75,18 @@ def check_timescales(cell: str, timescales: Any) -> tuple[float, float]:
     return float(timescales[0]), float(timescales[1])
 
 
+def check_fraction(cell: str, name: str, value: Any) -> float:
+    """
+    ``value`` as a float; ValueError naming ``name`` unless it is a number (not a bool) in ``[0, 1]``.
+
+    :param cell: the cell's class name, for the message
+    :param name: the keyword's name, for the message
+    """
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{cell}: {name} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
 def spread_timescales(timescales: tuple[float, float], per_group: int, groups: int) -> th.Tensor:
     """``(groups * per_group,)`` float64 time constants, spread evenly on a log scale from low to high in each group."""
     low, high = timescales

@@ -11,6 +11,7 @@ from sb3_rtrl.cells.base import (
     ParameterCache,
     RTRLTerms,
     SensitivitySpec,
+    check_fraction,
     check_input_mask,
     check_timescales,
     masked_weight,
@@ -91,10 +92,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
             or not 0.0 <= drive_init_std < float("inf")
         ):
             raise ValueError(f"GatedLinearCell: drive_init_std must be None or a finite float >= 0, got {drive_init_std!r}")
-        if isinstance(drive_init_fraction, bool) or not (
-            isinstance(drive_init_fraction, (int, float)) and 0.0 <= drive_init_fraction <= 1.0
-        ):
-            raise ValueError(f"GatedLinearCell: drive_init_fraction must be in [0, 1], got {drive_init_fraction!r}")
+        drive_init_fraction = check_fraction("GatedLinearCell", "drive_init_fraction", drive_init_fraction)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
             raise ValueError(f"GatedLinearCell: groups={groups} must be >= 1 and divide state_size={state_size}")
         self.input_size = input_size
@@ -102,7 +100,7 @@ class GatedLinearCell(ElementwiseRecurrentCell):
         self.timescales = check_timescales("GatedLinearCell", timescales)
         self.input_init_std = input_size**-0.5 if input_init_std is None else float(input_init_std)
         self.drive_init_std = None if drive_init_std is None else float(drive_init_std)
-        self.drive_init_fraction = float(drive_init_fraction)
+        self.drive_init_fraction = drive_init_fraction
         self.groups = groups
         self.weight_ih = nn.Parameter(th.empty(2 * state_size, input_size, device=device, dtype=dtype))
         self.bias = nn.Parameter(th.empty(2 * state_size, device=device, dtype=dtype))

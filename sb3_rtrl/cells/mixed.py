@@ -7,7 +7,7 @@ from typing import Any
 
 import torch as th
 
-from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec
+from sb3_rtrl.cells.base import ElementwiseRecurrentCell, RTRLTerms, SensitivitySpec, check_fraction
 from sb3_rtrl.cells.elstm import ELSTMCell
 from sb3_rtrl.cells.gated import GatedLinearCell
 from sb3_rtrl.cells.rtu import RTUCell
@@ -106,10 +106,7 @@ class MixedCell(ElementwiseRecurrentCell):
             isinstance(gated_silent_above, bool) or not isinstance(gated_silent_above, int) or gated_silent_above < 0
         ):
             raise ValueError(f"MixedCell: gated_silent_above must be None or an int >= 0, got {gated_silent_above!r}")
-        if isinstance(gated_loud_fraction, bool) or not (
-            isinstance(gated_loud_fraction, (int, float)) and 0.0 <= gated_loud_fraction <= 1.0
-        ):
-            raise ValueError(f"MixedCell: gated_loud_fraction must be in [0, 1], got {gated_loud_fraction!r}")
+        gated_loud_fraction = check_fraction("MixedCell", "gated_loud_fraction", gated_loud_fraction)
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
         gated_width = max(gated_width, min(gated_min_units, width // 4))
