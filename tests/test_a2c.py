@@ -24,6 +24,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_rtrl import RTRLA2C, RTRLActorCriticPolicy
+from sb3_rtrl.a2c import default_ent_coef
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 
 SMALL = dict(hidden_size=16)
@@ -302,3 +303,15 @@ def test_frozen_features_extractor_loaded_from_a_saved_model(tmp_path):
     assert not th.equal(cell_before, model.policy.cell.weight_ih)
     with pytest.raises(ValueError, match="no saved model at"):
         RTRLA2C("CnnLstmPolicy", env, policy_kwargs=dict(kwargs, features_extractor_weights=str(tmp_path / "missing.zip")))
+
+
+@pytest.mark.parametrize(
+    "env_fn", [lambda: IdentityEnv(4), lambda: IdentityEnvMultiBinary(3), lambda: IdentityEnvBox(ep_length=10)]
+)
+def test_the_entropy_bonus_is_the_same_for_every_action_space(env_fn):
+    """0.01 by default for discrete and Box actions alike, left out or None (default_ent_coef stays); a value is kept."""
+    env = env_fn()
+    assert default_ent_coef(env.action_space) == 0.01
+    assert RTRLA2C("MlpLstmPolicy", env, policy_kwargs=SMALL).ent_coef == 0.01
+    assert RTRLA2C("MlpLstmPolicy", env, ent_coef=None, policy_kwargs=SMALL).ent_coef == 0.01
+    assert RTRLA2C("MlpLstmPolicy", env, ent_coef=0.0, policy_kwargs=SMALL).ent_coef == 0.0

@@ -23,11 +23,14 @@ CELLS = {
     "rtrl_a2c_mixed_default": MixedCell,
     "rtrl_ppo_mixed_gated_default": MixedCell,
     "rtrl_a2c_mixed_gated_wide": MixedCell,
+    "rtrl_a2c_box_actions": MixedCell,
 }
 # Files saved with the default "mixed_gated": before the eLSTM units had an output scale (they load with their gated
 # units and their eLSTM outputs unscaled), and at 72 units, wider than "mixed_gated_v2" starts its gated units silent
 # (they load as "mixed_gated", whose gated units start loud: the loaded weights are the file's either way).
 MIXED_GATED = {"rtrl_ppo_mixed_gated_default", "rtrl_a2c_mixed_gated_wide"}
+# Files saved with the default "mixed_gated_v2".
+MIXED_GATED_V2 = {"rtrl_a2c_box_actions"}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -43,7 +46,9 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     Files saved when the default cell was the eLSTM (they name no cell) load as eLSTM models; files saved with the
     mixed layer as the default (0d5facc, b7307c2) load as the mixed layer they are, without gated units; a file
     saved with "mixed_gated" before the eLSTM units had an output scale (31cccc2) loads as that layer, unscaled; so
-    does one saved at 72 units a head by the last commit whose default was "mixed_gated" (40a0d54).
+    does one saved at 72 units a head by the last commit whose default was "mixed_gated" (40a0d54). A file with
+    continuous actions saved by the last main whose RTRLA2C gave them no entropy bonus by default (dc7f88d) loads as
+    the "mixed_gated_v2" it was saved with.
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -54,13 +59,18 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     if name in MIXED_GATED:
         assert model.policy.cell_name == "mixed_gated" and model.policy.cell.gated is not None
         assert model.policy.cell.elstm.output_scale == 1.0
+    elif name in MIXED_GATED_V2:
+        assert model.policy.cell_name == "mixed_gated_v2" and model.policy.cell.gated is not None
     else:
         assert getattr(model.policy.cell, "gated", None) is None
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
         starts = np.array([t == 0, t in (0, 6)])
         action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
-        assert action.tolist() == expected["action"], f"step {t}"
+        if action.dtype.kind == "f":  # continuous actions: float32 sums, as the state below
+            np.testing.assert_allclose(action, np.array(expected["action"]), rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
+        else:
+            assert action.tolist() == expected["action"], f"step {t}"
         # float32 sums differ in their last bits between CPUs (seen here: 2e-7 on a state of 0.08); a changed weight or
         # layout moves the state by far more.
         np.testing.assert_allclose(state[0], np.array(expected["state"]), rtol=1e-5, atol=1e-6)
@@ -76,6 +86,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_a2c_mixed_default": "b7307c2",
         "rtrl_ppo_mixed_gated_default": "31cccc2",
         "rtrl_a2c_mixed_gated_wide": "40a0d54",
+        "rtrl_a2c_box_actions": "dc7f88d",
     }
 
 
@@ -99,6 +110,20 @@ def test_an_rtrl_a2c_file_keeps_the_entropy_coefficient_it_was_saved_with(how):
     model = RTRLA2C.load(path) if how == "class load" else load_model(path)
     assert model.ent_coef == 0.0
     assert RTRLA2C("MlpLstmPolicy", "CartPole-v1").ent_coef == 0.01
+
+
+@pytest.mark.parametrize("how", ["class load", "safe load"])
+def test_an_rtrl_a2c_file_with_continuous_actions_keeps_its_entropy_coefficient(how):
+    """
+    One main (dc7f88d) gave continuous actions no entropy bonus by default (0.0); RTRLA2C's default is 0.01 for every
+    action space again. A file saved there keeps training with 0.0, and its Gaussian's log standard deviation is the
+    file's.
+    """
+    path = os.path.join(HERE, "rtrl_a2c_box_actions.zip")
+    model = RTRLA2C.load(path) if how == "class load" else load_model(path)
+    assert model.ent_coef == 0.0
+    assert model.policy.log_std.detach().abs().max().item() > 0  # trained from its zero start
+    assert RTRLA2C("MlpLstmPolicy", "Pendulum-v1").ent_coef == 0.01
 
 
 def test_the_default_layer_starts_its_gated_units_silent_in_wide_heads_only():

@@ -6,6 +6,7 @@ import warnings
 from typing import Any, TypeVar
 
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
@@ -17,8 +18,22 @@ from sb3_rtrl.rtrl.backend import Backend
 
 SelfRTRLA2C = TypeVar("SelfRTRLA2C", bound="RTRLA2C")
 
+# The paper's R2AC's entropy bonus.
+DEFAULT_ENT_COEF = 0.01
+
 # RecurrentPPO keywords with no meaning for a single-pass actor-critic.
 PPO_ONLY_KWARGS = ("n_epochs", "batch_size", "clip_range", "clip_range_vf", "target_kl")
+
+
+def default_ent_coef(action_space: spaces.Space) -> float:
+    """
+    RTRLA2C's entropy coefficient when none is given: 0.01 for every action space. The name stays for code written
+    when continuous (Box) actions got 0.0 by default.
+
+    :param action_space: the model's action space (the coefficient is the same for every space)
+    :return: the entropy coefficient
+    """
+    return DEFAULT_ENT_COEF
 
 
 class RTRLA2C(RTRLOnPolicyAlgorithm):
@@ -40,9 +55,9 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
     :param n_steps: steps per environment between updates (M)
     :param gamma: discount factor
     :param gae_lambda: GAE lambda (1.0: n-step returns, as the paper's V-trace with synchronous actors)
-    :param ent_coef: entropy coefficient. 0.01 (the paper's R2AC; SB3's A2C has 0.0): a task whose reward depends
-        on a memory not yet learned gives the policy no reason to keep exploring, and without the bonus it can
-        settle on one action, after which its gradient toward the memory vanishes
+    :param ent_coef: entropy coefficient (None: the default). 0.01 (the paper's R2AC; SB3's A2C has 0.0): a task
+        whose reward depends on a memory not yet learned gives the policy no reason to keep exploring, and without
+        the bonus it can settle on one action, after which its gradient toward the memory vanishes
     :param vf_coef: value loss coefficient
     :param max_grad_norm: global gradient norm clip
     :param rms_prop_eps: RMSprop epsilon
@@ -76,7 +91,7 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         n_steps: int = 5,
         gamma: float = 0.99,
         gae_lambda: float = 1.0,
-        ent_coef: float = 0.01,
+        ent_coef: float | None = DEFAULT_ENT_COEF,
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         rms_prop_eps: float = 1e-5,
@@ -118,7 +133,7 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
             n_steps=n_steps,
             gamma=gamma,
             gae_lambda=gae_lambda,
-            ent_coef=ent_coef,
+            ent_coef=DEFAULT_ENT_COEF if ent_coef is None else ent_coef,
             vf_coef=vf_coef,
             max_grad_norm=max_grad_norm,
             use_sde=use_sde,

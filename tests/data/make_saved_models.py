@@ -38,7 +38,11 @@ MODELS = {
     "rtrl_ppo_mixed_gated_default": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=16))),
     # The default "mixed_gated" wider than 64 units, saved by the last commit before "mixed_gated_v2" (40a0d54).
     "rtrl_a2c_mixed_gated_wide": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=72))),
+    # Continuous actions, saved by the last main whose RTRLA2C gave them no entropy bonus by default (dc7f88d).
+    "rtrl_a2c_box_actions": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
 }
+# The models' tasks: the delayed recall (3 inputs, 2 actions) unless named here; Pendulum-v1 has 3 inputs too.
+ENVS = {"rtrl_a2c_box_actions": ("Pendulum-v1", {})}
 
 
 def observations() -> np.ndarray:
@@ -70,7 +74,8 @@ def main() -> None:
             record = json.load(f)
     for name in sys.argv[1:] or list(MODELS):
         cls, kwargs = MODELS[name]
-        env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
+        env_id, env_kwargs = ENVS.get(name, (DELAYED_RECALL_ID, dict(delay=4)))
+        env = make_vec_env(env_id, n_envs=2, seed=0, env_kwargs=env_kwargs)
         model = cls("MlpLstmPolicy", env, seed=0, **kwargs)
         model.learn(64)
         model.save(os.path.join(HERE, f"{name}.zip"))
