@@ -3,7 +3,7 @@ Training throughput of each registered cell (env-steps/s, collection and updates
 RecurrentPPO's defaults and RTRLA2C at n_steps 16, the same hidden size for every cell, timed in interleaved rounds
 in one process on CartPole without velocities; prints the median of each and its ratio to the eLSTM's.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_cell_throughput.py [--rounds 5] [--hidden 256]
+    OMP_NUM_THREADS=1 python benchmarks/bench_cell_throughput.py [--rounds 5] [--hidden 256] [--cells elstm rtu]
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import statistics
 import sys
 import time
+
+import torch as th
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import setup_threads  # noqa: E402
@@ -31,10 +33,14 @@ def main() -> None:
     parser.add_argument("--n-envs", type=int, default=8)
     parser.add_argument("--a2c-steps", type=int, default=8_192, help="env steps per round for RTRLA2C")
     parser.add_argument("--ppo-steps", type=int, default=2_048, help="env steps per round for RTRLPPO (two rollouts)")
+    parser.add_argument("--cells", nargs="+", default=sorted(CELLS), help="registered cells to time (the eLSTM always)")
     args = parser.parse_args()
+    unknown = sorted(set(args.cells) - set(CELLS))
+    if unknown:
+        parser.error(f"unknown cells {unknown}; registered: {sorted(CELLS)}")
     setup_threads()
     models, steps = {}, {}
-    for cell in sorted(CELLS):
+    for cell in sorted({"elstm", *args.cells}):
         kwargs = dict(policy_kwargs=dict(lstm_hidden_size=args.hidden, cell=cell), seed=0)
         env = make_vec_env(ENV_ID, n_envs=args.n_envs, seed=0)
         models[f"RTRLPPO {cell}"], steps[f"RTRLPPO {cell}"] = RTRLPPO("MlpLstmPolicy", env, **kwargs), args.ppo_steps
@@ -51,7 +57,8 @@ def main() -> None:
             rates[name].append(steps[name] / (time.perf_counter() - start))
     med = {name: statistics.median(r) for name, r in rates.items()}
     print(
-        f"CartPole without velocities, {args.n_envs} envs, hidden {args.hidden}, threads=1, {args.rounds} rounds; "
+        f"CartPole without velocities, {args.n_envs} envs, hidden {args.hidden}, threads={th.get_num_threads()}, "
+        f"device {models['RTRLPPO elstm'].device}, {args.rounds} rounds; "
         "RTRLPPO at RecurrentPPO's defaults, RTRLA2C n_steps 16"
     )
     width = max(map(len, med))

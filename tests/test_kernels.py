@@ -12,12 +12,17 @@ import pytest
 import torch as th
 
 import sb3_rtrl
-from sb3_rtrl.cells import CELLS
+from sb3_rtrl.cells import CELLS, ELSTMCell
+from sb3_rtrl.cells import kernels as cell_kernels
 from sb3_rtrl.rtrl import backend as backends
 from sb3_rtrl.rtrl import initial_state, kernels, rtrl_segment, torch_ops
 
 NVCC = shutil.which("nvcc")
-ENTRY_POINTS = [f"{name}_{suffix}" for name in ("segment_advance", "step_advance", "inject") for suffix in ("f32", "f64")]
+ENTRY_POINTS = {
+    "sensitivity.cu": [f"{name}_{s}" for name in ("segment_advance", "step_advance", "inject") for s in ("f32", "f64")],
+    "elstm.cu": [f"{name}_{s}" for name in ("elstm_forward", "elstm_backward") for s in ("f32", "f64")],
+}
+SOURCES = kernels.cuda_sources() + cell_kernels.cuda_sources()
 
 
 def nvcc_ptx(source: Path, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -28,17 +33,17 @@ def nvcc_ptx(source: Path, tmp_path: Path) -> subprocess.CompletedProcess:
 
 def test_kernel_sources_exist():
     assert [p.name for p in kernels.cuda_sources()] == ["sensitivity.cu"]
+    assert [p.name for p in cell_kernels.cuda_sources()] == ["elstm.cu"]
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on this machine: the CUDA sources were not compiled")
-@pytest.mark.parametrize("source", kernels.cuda_sources(), ids=lambda p: p.name)
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_cuda_source_compiles_with_nvcc(source, tmp_path):
     result = nvcc_ptx(source, tmp_path)
     assert result.returncode == 0, result.stderr
     ptx = (tmp_path / "out.ptx").read_text()
     entries = set(re.findall(r"\.entry\s+(\w+)", ptx))
-    if source.name == "sensitivity.cu":
-        assert set(ENTRY_POINTS) <= entries, entries
+    assert set(ENTRY_POINTS[source.name]) <= entries, entries
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on this machine")
@@ -152,17 +157,57 @@ def test_auto_backend_on_gpu():
     assert (chosen is kernels.ops()) == (kernels.unavailable_reason() is None)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype, tol", [(th.float64, 1e-12), (th.float32, 1e-5)])
+@pytest.mark.parametrize("steps, batch, units", [(1, 1, 1), (17, 3, 37), (50, 32, 192), (128, 1, 384)], ids=str)
+def test_elstm_kernels_equal_torch(steps, batch, units, dtype, tol, monkeypatch):
+    """The eLSTM's recurrence with its CUDA kernels against its torch loop on the GPU: outputs, terms and gradients."""
+    th.manual_seed(steps + units)
+    cell = ELSTMCell(5, units, dtype=dtype, device="cuda", forget_bias=(0.0, 3.0), init_std=0.5)
+    x = th.randn(steps, batch, 5, dtype=dtype, device="cuda")
+    c0 = th.randn(batch, units, dtype=dtype, device="cuda")
+    starts = th.rand(steps, batch, device="cuda") < 0.1
+    readout = th.randn(steps, batch, units, dtype=dtype, device="cuda")
+    results = []
+    for use_kernels in (True, False):
+        if use_kernels:
+            assert cell_kernels.usable_for(x), cell_kernels.unavailable_reason()
+        else:
+            monkeypatch.setattr(cell_kernels, "usable_for", lambda tensor: False)
+        cell.zero_grad()
+        c0_leaf = c0.clone().requires_grad_(True)
+        h, c_last, terms = cell.scan(x, c0_leaf, starts, need_terms=True)
+        ((h * readout).sum() + c_last.sum()).backward()
+        with th.no_grad():
+            h_act, c_act, _ = cell.scan(x, c0, starts)  # no terms, no autograd
+        results.append(
+            [h, c_last, terms.jacobian, terms.immediates[0][0], terms.immediates[1][1], h_act, c_act, c0_leaf.grad]
+            + [p.grad for p in cell.parameters()]
+        )
+    for got, ref in zip(*results):
+        got, ref = got.detach(), ref.detach()
+        assert th.isfinite(got).all()
+        assert float((got - ref).norm()) <= tol * float(ref.norm()) + 1e-300  # a zero reference (a reset) too
+
+
 GXX = shutil.which("g++")
 
 
 @pytest.mark.skipif(GXX is None, reason="g++ is not on this machine")
-def test_kernels_on_emulated_cuda_threads(tmp_path):
+@pytest.mark.parametrize(
+    "source, harness, macro, cases",
+    [
+        (kernels.KERNEL_DIR / "sensitivity.cu", "check_sensitivity_kernels.cpp", "SENSITIVITY_CU", 10),
+        (cell_kernels.KERNEL_DIR / "elstm.cu", "check_elstm_kernels.cpp", "ELSTM_CU", 8),
+    ],
+    ids=["sensitivity.cu", "elstm.cu"],
+)
+def test_kernels_on_emulated_cuda_threads(tmp_path, source, harness, macro, cases):
     """
     Without a GPU: the CUDA source, compiled for the CPU with threads and barriers standing in for CUDA's
     (tests/cuda_emulation), against naive loops. Checks indexing, bounds and barriers, not speed.
     """
     here = Path(__file__).parent / "cuda_emulation"
-    source = kernels.cuda_sources()[0]
     binary = tmp_path / "check"
     build = subprocess.run(
         [
@@ -172,10 +217,10 @@ def test_kernels_on_emulated_cuda_threads(tmp_path):
             "-pthread",
             "-w",
             f"-I{here}",
-            f'-DSENSITIVITY_CU="{source}"',
+            f'-D{macro}="{source}"',
             "-x",
             "c++",
-            str(here / "check_sensitivity_kernels.cpp"),
+            str(here / harness),
             "-o",
             str(binary),
         ],
@@ -185,7 +230,7 @@ def test_kernels_on_emulated_cuda_threads(tmp_path):
     assert build.returncode == 0, build.stderr
     run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("ok  ") == 10, run.stdout
+    assert run.stdout.count("ok  ") == cases, run.stdout
 
 
 def test_engine_imports_without_stable_baselines3():

@@ -84,10 +84,15 @@ def run_segments(cell, x, starts, readout, cuts, **kwargs):
 
 
 @pytest.mark.parametrize("method", ["segment", "step"])
-@pytest.mark.parametrize("small_slice", [None, 0], ids=["inject-multiply-sum", "inject-loop"])
-def test_segment_rtrl_equals_full_bptt_fp64(cell_name, method, small_slice, monkeypatch):
+@pytest.mark.parametrize(
+    "small_slice, gpu_paths", [(None, False), (0, False), (0, True)], ids=["inject-multiply-sum", "inject-loop", "gpu-paths"]
+)
+def test_segment_rtrl_equals_full_bptt_fp64(cell_name, method, small_slice, gpu_paths, monkeypatch):
     if small_slice is not None:  # the injection's path for large sensitivities
         monkeypatch.setattr("sb3_rtrl.rtrl.torch_ops._SMALL_SLICE", small_slice)
+    if gpu_paths:  # the ways taken on a GPU (fewer, larger operations), run here on the CPU
+        monkeypatch.setattr("sb3_rtrl.cells.kernels.launch_bound", lambda tensor: True)
+        monkeypatch.setattr("sb3_rtrl.cells.rtu.SCAN_MAX_STATES", 0)
     T, B = 520, 3
     cell, x, starts, readout = make_problem(cell_name, T, B, seed=0)
     assert starts.any(), "the test must include episode resets"

@@ -9,6 +9,7 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
+from sb3_rtrl.cells import kernels
 from sb3_rtrl.cells.base import (
     ElementwiseRecurrentCell,
     ParameterCache,
@@ -240,6 +241,11 @@ def _recurrence_forward(
         z = th.addcmul(u[0, :, :n], w_z, ct).tanh_()
         f = th.addcmul(u[0, :, n:], w_f, ct).sigmoid_()
         return th.lerp(z, ct, f).unsqueeze(0), None, None, ct.unsqueeze(0)
+    if kernels.usable_for(u):
+        # On a GPU the loop below is a few kernel launches a step; one thread per unit runs all the steps instead.
+        from sb3_rtrl.cells.kernels import elstm_ops
+
+        return elstm_ops.forward(u, weight_hh, c0, not_start, need_terms)
     gates = th.empty_like(u)  # [z; f]
     c_all = u.new_empty(steps, batch, n)
     # Per-step views made once (one call each, not a few slicing calls a step): the loop is the cost of a training
@@ -285,6 +291,11 @@ class _ELSTMRecurrence(th.autograd.Function):
     def backward(ctx, grad_c_all, _grad_a, _grad_jacobian, _grad_c_tilde):  # type: ignore[override]
         a, jacobian, c_tilde = ctx.saved_tensors
         steps, batch, n = jacobian.shape
+        if kernels.usable_for(a):
+            from sb3_rtrl.cells.kernels import elstm_ops
+
+            grad_u, carry = elstm_ops.backward(a, jacobian, grad_c_all)
+            return grad_u, _grad_weight_hh(ctx, grad_u, c_tilde), carry if ctx.needs_input_grad[2] else None, None
         grad_u = th.empty_like(a)
         carry = th.zeros_like(grad_c_all[0])
         # Views made once; carry is updated in place, so its (B, 1, N) view follows it.
@@ -295,7 +306,12 @@ class _ELSTMRecurrence(th.autograd.Function):
             carry.add_(grads[t])
             th.mul(a_steps[t], carry_pairs, out=grad_u_steps[t])
             carry.mul_(jacobians[t])
-        grad_weight_hh = None
-        if ctx.needs_input_grad[1]:
-            grad_weight_hh = (grad_u.view(steps, batch, 2, n) * c_tilde.unsqueeze(2)).sum((0, 1)).view(2 * n)
-        return grad_u, grad_weight_hh, carry if ctx.needs_input_grad[2] else None, None
+        return grad_u, _grad_weight_hh(ctx, grad_u, c_tilde), carry if ctx.needs_input_grad[2] else None, None
+
+
+def _grad_weight_hh(ctx: Any, grad_u: th.Tensor, c_tilde: th.Tensor) -> th.Tensor | None:
+    """``dL/d[w_z; w_f] = sum over steps and sequences of grad_u * c~`` (c~ shared by both blocks), if asked for."""
+    if not ctx.needs_input_grad[1]:
+        return None
+    steps, batch, n = c_tilde.shape
+    return (grad_u.view(steps, batch, 2, n) * c_tilde.unsqueeze(2)).sum((0, 1)).view(2 * n)

@@ -8,6 +8,7 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
+from sb3_rtrl.cells import kernels
 from sb3_rtrl.cells.base import (
     ElementwiseRecurrentCell,
     ParameterCache,
@@ -291,9 +292,9 @@ def _real_pairs(z: th.Tensor) -> th.Tensor:
     return th.stack([z.real, z.imag], dim=-1).flatten(-2)
 
 
-# Up to this many complex states per step (batch * units), a training sequence runs as a log-depth scan: there the
-# loop's cost is the per-operation overhead of its 2 T small operations. Wider, the scan's O(T log T) work costs more
-# than the loop saves (benchmarks/bench_rtu_scan.py).
+# Up to this many complex states per step (batch * units), a training sequence runs as a log-depth scan on a CPU:
+# there the loop's cost is the per-operation overhead of its 2 T small operations. Wider, the scan's O(T log T) work
+# costs more than the loop saves (benchmarks/bench_rtu_scan.py). On a GPU every width runs as the scan.
 SCAN_MAX_STATES = 256
 
 
@@ -323,7 +324,7 @@ def _linear_loop(a: th.Tensor, b: th.Tensor) -> th.Tensor:
 
 def _linear_recurrence(a: th.Tensor, b: th.Tensor) -> th.Tensor:
     """``y(t) = a(t) y(t-1) + b(t)`` from ``y(-1) = 0``, by whichever of scan and loop is faster at this width."""
-    return _linear_scan(a, b) if b[0].numel() <= SCAN_MAX_STATES else _linear_loop(a, b)
+    return _linear_scan(a, b) if b[0].numel() <= SCAN_MAX_STATES or kernels.launch_bound(b) else _linear_loop(a, b)
 
 
 def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor) -> tuple[th.Tensor, th.Tensor]:

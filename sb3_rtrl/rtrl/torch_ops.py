@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import torch as th
 
+from sb3_rtrl.cells import kernels as cell_kernels
 from sb3_rtrl.cells.base import RTRLTerms, SensitivityKind
 
 
@@ -67,8 +68,8 @@ def _outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
     b, r, d = s0.shape
     n = g.shape[1]
     # Complex sensitivities (the RTU): the gradient is sum_b g conj(S); conj is a no-op for real ones.
-    if s0[0].numel() <= _SMALL_SLICE:
-        # Few inputs (e.g. the copy task): B calls would cost more than the arithmetic and the temporary.
+    if s0[0].numel() <= _SMALL_SLICE or cell_kernels.launch_bound(s0):
+        # Few inputs (e.g. the copy task), or a GPU: B calls would cost more than the arithmetic and the temporary.
         return (s0.conj().view(b, r // n, n, d) * g.view(b, 1, n, 1)).sum(0).view(r, d)
     g = _tiled(g, r // n)
     # One read of S(0) into a small accumulator that stays in cache: faster on CPU than a batched
@@ -95,10 +96,14 @@ def reverse_products(jacobian: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     :return: ``P = prod_t Jh(t)`` of shape ``(B, N)`` and ``Q`` of shape ``(M, B, N)`` with
         ``Q(s) = prod_{r > s} Jh(r)`` (so ``Q(M) = 1``)
     """
-    # A loop of small products: cumprod over a flipped time axis is ten times slower on CPU.
     steps = jacobian.shape[0]
     q = th.empty_like(jacobian)
     q[steps - 1] = 1.0
+    if cell_kernels.launch_bound(jacobian):
+        # One scan instead of M launches; the products associate in another order (rounding apart).
+        q[:-1] = th.cumprod(jacobian[1:].flip(0), dim=0).flip(0)
+        return q[0] * jacobian[0], q
+    # A loop of small products: cumprod over a flipped time axis is ten times slower on CPU.
     for t in range(steps - 2, -1, -1):
         th.mul(q[t + 1], jacobian[t + 1], out=q[t])
     return q[0] * jacobian[0], q

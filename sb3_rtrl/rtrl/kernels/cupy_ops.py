@@ -4,46 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 
-import cupy
-import numpy as np
 import torch as th
 
+from sb3_rtrl.cells.kernels.launch import ints, launch, view
 from sb3_rtrl.rtrl import torch_ops
 from sb3_rtrl.rtrl.kernels import KERNEL_DIR
 
+SOURCE = KERNEL_DIR / "sensitivity.cu"
 TILE = 64  # must match sensitivity.cu
 THREADS = 16
-_SUFFIX = {th.float32: "f32", th.float64: "f64"}
-_modules: dict[int, cupy.RawModule] = {}
-
-
-def _module() -> cupy.RawModule:
-    """The compiled kernels for the current device (compiled by NVRTC once, then cached by CuPy)."""
-    device = cupy.cuda.runtime.getDevice()
-    if device not in _modules:
-        source = (KERNEL_DIR / "sensitivity.cu").read_text()
-        _modules[device] = cupy.RawModule(code=source, options=("--std=c++14",))
-    return _modules[device]
-
-
-def _kernel(name: str, dtype: th.dtype) -> cupy.RawKernel:
-    if dtype not in _SUFFIX:
-        raise ValueError(f"the CUDA kernels support float32 and float64, got {dtype}")
-    return _module().get_function(f"{name}_{_SUFFIX[dtype]}")
-
-
-def _view(tensor: th.Tensor) -> cupy.ndarray:
-    """A CuPy view of a contiguous CUDA tensor (DLPack, no copy)."""
-    if not tensor.is_contiguous():
-        raise ValueError("the CUDA kernels need contiguous tensors")
-    return cupy.from_dlpack(tensor.detach())
-
-
-def _launch(name: str, dtype: th.dtype, grid: tuple[int, ...], block: tuple[int, ...], args: tuple) -> None:
-    kernel = _kernel(name, dtype)
-    # Launch on torch's current stream, so that the kernels are ordered with torch's own work.
-    with cupy.cuda.ExternalStream(th.cuda.current_stream().cuda_stream):
-        kernel(grid, block, args)
 
 
 def _tile_grid(b: int, r: int, d: int) -> tuple[int, int, int]:
@@ -55,8 +24,8 @@ def _advance(name: str, s0: th.Tensor, per_state: th.Tensor, a: th.Tensor, v: th
     b, r, d = s0.shape
     m, n = a.shape[0], per_state.shape[-1]
     per_state, a, v = per_state.contiguous(), a.contiguous(), v.contiguous()
-    args = (_view(s0), _view(per_state), _view(a), _view(v), _view(out), *np.array([b, r, n, d, m], dtype=np.int32))
-    _launch(name, s0.dtype, _tile_grid(b, r, d), (THREADS, THREADS), args)
+    args = (view(s0), view(per_state), view(a), view(v), view(out), *ints(b, r, n, d, m))
+    launch(SOURCE, name, s0.dtype, _tile_grid(b, r, d), (THREADS, THREADS), args)
 
 
 def outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
@@ -73,15 +42,16 @@ def outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
     grad = th.empty(r, d, dtype=s0.dtype, device=s0.device)
     threads = 256
     blocks = min((r * d + threads - 1) // threads, 65_535)
-    args = (_view(s0), _view(g.contiguous()), _view(grad), *np.array([b, r, n, d], dtype=np.int32))
-    _launch("inject", s0.dtype, (blocks,), (threads,), args)
+    args = (view(s0), view(g.contiguous()), view(grad), *ints(b, r, n, d))
+    launch(SOURCE, "inject", s0.dtype, (blocks,), (threads,), args)
     return grad
 
 
-# The segment advance is a batched matrix product plus a multiply-add, which cuBLAS does 2.3-2.8x faster than
-# outer_segment on an H100; the step advance (M products in one launch) and the injection (one read of S instead
-# of B products) are the kernels' (12-17x and 4x faster there). outer_segment stays, tested and benchmarked.
-CUPY_OUTER = torch_ops.OuterOps(segment=torch_ops.TORCH_OUTER.segment, step=outer_step, inject=outer_inject)
+# The segment advance is a batched matrix product plus a multiply-add, which cuBLAS does faster than outer_segment;
+# the injection as torch's one multiply-sum over the sequences (torch_ops takes it on a GPU) also beats the inject
+# kernel. The step advance (M products in one launch) is the kernels' (docs/benchmarks.md). outer_segment and
+# outer_inject stay, tested and benchmarked.
+CUPY_OUTER = torch_ops.OuterOps(segment=torch_ops.TORCH_OUTER.segment, step=outer_step, inject=torch_ops.TORCH_OUTER.inject)
 segment_advance = partial(torch_ops.segment_advance, outer=CUPY_OUTER)
 step_advance = partial(torch_ops.step_advance, outer=CUPY_OUTER)
 inject = partial(torch_ops.inject, outer=CUPY_OUTER)
