@@ -3,22 +3,13 @@
 #include <cmath>
 #include <math.h>
 
+#include "check_common.h"
 #include "cuda_host_emulation.h"
 #include ELSTM_CU
 
 #include <cstdio>
 #include <limits>
 #include <random>
-
-template <typename T> double rel_err(const std::vector<T> &a, const std::vector<double> &ref) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (!std::isfinite((double)a[i])) return INFINITY;  // an element left unwritten (poisoned)
-        num += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    return std::sqrt(num / std::max(den, 1e-300));
-}
 
 // grid and block sizes small enough that the grid-stride loop runs more than once where B * N is large
 template <typename T> bool run_case(int steps, int B, int N, unsigned blocks, unsigned threads, double tol, std::mt19937 &rng) {

@@ -1,5 +1,6 @@
 // Checks sb3_rtrl/rtrl/kernels/sensitivity.cu on CPU threads against naive loops (see cuda_host_emulation.h).
 // Exit code 0 when every case agrees; prints one line per case.
+#include "check_common.h"
 #include "cuda_host_emulation.h"
 #include SENSITIVITY_CU
 
@@ -10,16 +11,6 @@
 template <typename T> struct Case {
     int B, N, K, D, M;
 };
-
-template <typename T> double rel_err(const std::vector<T> &a, const std::vector<double> &ref) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (!std::isfinite((double)a[i])) return INFINITY;  // an element left unwritten (poisoned)
-        num += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    return std::sqrt(num / std::max(den, 1e-300));
-}
 
 template <typename T> bool run_case(const Case<T> &c, double tol, std::mt19937 &rng) {
     const int B = c.B, N = c.N, R = c.K * c.N, D = c.D, M = c.M;
