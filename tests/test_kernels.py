@@ -72,6 +72,14 @@ def test_auto_backend_on_cpu_is_torch_with_one_log_line(caplog):
     assert lines == ["sb3_rtrl: RTRL backend 'torch' (tensors are on cpu, the CUDA kernels need a GPU)"]
 
 
+def test_cells_take_the_cpu_paths_on_cpu_tensors():
+    """No kernel and no GPU-only path for tensors on the CPU, whatever is installed."""
+    for dtype in (th.float32, th.float64):
+        x = th.zeros(2, 3, dtype=dtype)
+        assert cell_kernels.usable_for(x) is False
+        assert cell_kernels.launch_bound(x) is False
+
+
 def test_cupy_backend_refuses_cpu_tensors():
     with pytest.raises(ValueError, match="backend='cupy' needs tensors on a CUDA device"):
         backends.resolve("cupy", th.device("cpu"))
