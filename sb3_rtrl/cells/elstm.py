@@ -290,28 +290,31 @@ class _ELSTMRecurrence(th.autograd.Function):
     @staticmethod
     def backward(ctx, grad_c_all, _grad_a, _grad_jacobian, _grad_c_tilde):  # type: ignore[override]
         a, jacobian, c_tilde = ctx.saved_tensors
-        steps, batch, n = jacobian.shape
         if kernels.usable_for(a):
             from sb3_rtrl.cells.kernels import elstm_ops
 
             grad_u, carry = elstm_ops.backward(a, jacobian, grad_c_all)
-            return grad_u, _grad_weight_hh(ctx, grad_u, c_tilde), carry if ctx.needs_input_grad[2] else None, None
-        grad_u = th.empty_like(a)
-        carry = th.zeros_like(grad_c_all[0])
-        # Views made once; carry is updated in place, so its (B, 1, N) view follows it.
-        carry_pairs = carry.unsqueeze(1)
-        a_steps, grad_u_steps = a.view(steps, batch, 2, n).unbind(0), grad_u.view(steps, batch, 2, n).unbind(0)
-        grads, jacobians = grad_c_all.unbind(0), jacobian.unbind(0)
-        for t in range(steps - 1, -1, -1):
-            carry.add_(grads[t])
-            th.mul(a_steps[t], carry_pairs, out=grad_u_steps[t])
-            carry.mul_(jacobians[t])
-        return grad_u, _grad_weight_hh(ctx, grad_u, c_tilde), carry if ctx.needs_input_grad[2] else None, None
+        else:
+            grad_u, carry = _recurrence_backward(a, jacobian, grad_c_all)
+        grad_weight_hh = None
+        if ctx.needs_input_grad[1]:
+            # dL/d[w_z; w_f] = sum over steps and sequences of grad_u * c~ (c~ shared by both blocks).
+            steps, batch, n = c_tilde.shape
+            grad_weight_hh = (grad_u.view(steps, batch, 2, n) * c_tilde.unsqueeze(2)).sum((0, 1)).view(2 * n)
+        return grad_u, grad_weight_hh, carry if ctx.needs_input_grad[2] else None, None
 
 
-def _grad_weight_hh(ctx: Any, grad_u: th.Tensor, c_tilde: th.Tensor) -> th.Tensor | None:
-    """``dL/d[w_z; w_f] = sum over steps and sequences of grad_u * c~`` (c~ shared by both blocks), if asked for."""
-    if not ctx.needs_input_grad[1]:
-        return None
-    steps, batch, n = c_tilde.shape
-    return (grad_u.view(steps, batch, 2, n) * c_tilde.unsqueeze(2)).sum((0, 1)).view(2 * n)
+def _recurrence_backward(a: th.Tensor, jacobian: th.Tensor, grad_c_all: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """The adjoint of the recurrence step by step: ``grad_u`` ``(T, B, 2N)`` and the gradient at ``c0`` ``(B, N)``."""
+    steps, batch, n = jacobian.shape
+    grad_u = th.empty_like(a)
+    carry = th.zeros_like(grad_c_all[0])
+    # Views made once; carry is updated in place, so its (B, 1, N) view follows it.
+    carry_pairs = carry.unsqueeze(1)
+    a_steps, grad_u_steps = a.view(steps, batch, 2, n).unbind(0), grad_u.view(steps, batch, 2, n).unbind(0)
+    grads, jacobians = grad_c_all.unbind(0), jacobian.unbind(0)
+    for t in range(steps - 1, -1, -1):
+        carry.add_(grads[t])
+        th.mul(a_steps[t], carry_pairs, out=grad_u_steps[t])
+        carry.mul_(jacobians[t])
+    return grad_u, carry
