@@ -5,7 +5,7 @@ of the carried sensitivities, at the paper's Atari shape (hidden 256, 257 inputs
 Each cell is timed at the same ``hidden`` (the width of its state and output; the RTU's ``hidden // 2`` complex
 units), with the same inputs, interleaved in one run.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_cells.py [--repeats 7] [--device cpu|cuda] [--cpu-paths]
+    OMP_NUM_THREADS=1 python benchmarks/bench_cells.py [--repeats 7] [--device cpu|cuda] [--cpu-paths] [--cells elstm rtu]
 
 ``--cpu-paths`` also times each cell's RTRL update with the loops of small operations a CPU takes where a GPU takes
 fewer, larger ones (the Jacobians' reverse products, the RTU and gated units' recurrences, the complex injection, the
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cpu-paths", action="store_true", help="also time the RTRL update with the CPU's paths")
+    parser.add_argument("--cells", nargs="+", default=sorted(CELLS), choices=sorted(CELLS), help="registered cells to time")
     args = parser.parse_args()
     setup_threads()
     dev = th.device(args.device)
@@ -62,7 +63,8 @@ def main() -> None:
     starts = th.rand(m, b, device=dev) < 0.01
     readout = th.randn(m, b, n, device=dev)
     fns, info = {}, {}
-    for name, entry in sorted(CELLS.items()):
+    for name in args.cells:
+        entry = CELLS[name]
         cell = entry.cls(d, n, device=dev, **entry.policy_defaults)  # as the policies build it
         state = initial_state(cell, b)
         _, state = rtrl_segment(cell, x, starts, state)  # non-zero sensitivities, as in a running training

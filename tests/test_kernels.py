@@ -12,7 +12,7 @@ import pytest
 import torch as th
 
 import sb3_rtrl
-from sb3_rtrl.cells import CELLS, ELSTMCell
+from sb3_rtrl.cells import CELLS, ELSTMCell, rtu
 from sb3_rtrl.cells import kernels as cell_kernels
 from sb3_rtrl.rtrl import backend as backends
 from sb3_rtrl.rtrl import initial_state, kernels, rtrl_segment, torch_ops
@@ -21,6 +21,7 @@ NVCC = shutil.which("nvcc")
 ENTRY_POINTS = {
     "sensitivity.cu": [f"{name}_{s}" for name in ("segment_advance", "step_advance", "inject") for s in ("f32", "f64")],
     "elstm.cu": [f"{name}_{s}" for name in ("elstm_forward", "elstm_backward") for s in ("f32", "f64")],
+    "linear_recurrence.cu": ["linear_recurrence_f32", "linear_recurrence_f64"],
 }
 SOURCES = kernels.cuda_sources() + cell_kernels.cuda_sources()
 
@@ -33,7 +34,7 @@ def nvcc_ptx(source: Path, tmp_path: Path) -> subprocess.CompletedProcess:
 
 def test_kernel_sources_exist():
     assert [p.name for p in kernels.cuda_sources()] == ["sensitivity.cu"]
-    assert [p.name for p in cell_kernels.cuda_sources()] == ["elstm.cu"]
+    assert [p.name for p in cell_kernels.cuda_sources()] == ["elstm.cu", "linear_recurrence.cu"]
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on this machine: the CUDA sources were not compiled")
@@ -198,6 +199,74 @@ def test_elstm_kernels_equal_torch(steps, batch, units, dtype, tol, monkeypatch)
         assert float((got - ref).norm()) <= tol * float(ref.norm()) + 1e-300  # a zero reference (a reset) too
 
 
+@pytest.mark.gpu
+def test_launch_refuses_tensors_it_cannot_pass():
+    from sb3_rtrl.cells.kernels import launch as kernel_launch
+
+    source = cell_kernels.KERNEL_DIR / "linear_recurrence.cu"
+    a = th.zeros(4, 4, device="cuda")
+    with pytest.raises(ValueError, match="contiguous"):
+        kernel_launch.launch(source, "linear_recurrence", (1,), (32,), [a.t(), a, a], 4, 4, 0, 0)
+    with pytest.raises(ValueError, match="share one CUDA device and dtype"):
+        kernel_launch.launch(source, "linear_recurrence", (1,), (32,), [a, a.double(), a], 4, 4, 0, 0)
+    with pytest.raises(ValueError, match="share one CUDA device and dtype"):
+        kernel_launch.launch(source, "linear_recurrence", (1,), (32,), [a, a.cpu(), a], 4, 4, 0, 0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype, tol", [(th.float64, 1e-12), (th.float32, 1e-5), (th.complex128, 1e-12), (th.complex64, 1e-5)])
+@pytest.mark.parametrize("steps, width", [(1, 1), (17, 111), (50, 32 * 64), (128, 384)], ids=str)
+def test_linear_recurrence_kernel_equals_torch(steps, width, dtype, tol, monkeypatch):
+    """The RTU's and gated units' recurrence and its adjoint as one kernel against the torch scan on the GPU."""
+    g = th.Generator(device="cuda").manual_seed(steps + width)
+    shape = (steps, 2, width // 2) if width > 1 else (steps, 1, 1)
+    a = th.rand(shape, generator=g, device="cuda", dtype=dtype) * (th.rand(shape, generator=g, device="cuda") > 0.05)
+    a = a / a.abs().clamp_min(1.0)  # |a| <= 1, as in the cells
+    b = th.randn(shape, generator=g, device="cuda", dtype=dtype)
+    results = []
+    for use_kernels in (True, False):
+        if not use_kernels:
+            monkeypatch.setattr(cell_kernels, "usable_for", lambda tensor: False)
+        # The RTU's backward hands the adjoint a conjugated view.
+        a_adjoint = a.conj() if dtype.is_complex else a
+        results.append((rtu.linear_recurrence(a, b), rtu.adjoint_recurrence(a_adjoint, b)))
+    for got, ref in zip(*results):
+        assert th.isfinite(th.view_as_real(got) if got.is_complex() else got).all()
+        assert rel(got, ref) <= tol
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype, tol", [(th.float64, 1e-12), (th.float32, 1e-5)])
+@pytest.mark.parametrize("steps, batch, units", [(1, 1, 2), (17, 3, 38), (50, 32, 64), (128, 1, 384)], ids=str)
+@pytest.mark.parametrize("cell_name", ["rtu", "gated"])
+def test_rtu_and_gated_kernels_equal_torch(cell_name, steps, batch, units, dtype, tol, monkeypatch):
+    """The RTU and the gated units with the recurrence kernel against their torch scan on the GPU: outputs, terms,
+    gradients."""
+    th.manual_seed(steps + units)
+    cell = CELLS[cell_name].cls(5, units, dtype=dtype, device="cuda", **CELLS[cell_name].policy_defaults)
+    x = th.randn(steps, batch, 5, dtype=dtype, device="cuda")
+    c0 = th.randn(batch, units, dtype=dtype, device="cuda")
+    starts = th.rand(steps, batch, device="cuda") < 0.1
+    readout = th.randn(steps, batch, units, dtype=dtype, device="cuda")
+    results = []
+    for use_kernels in (True, False):
+        if not use_kernels:
+            monkeypatch.setattr(cell_kernels, "usable_for", lambda tensor: False)
+        cell.zero_grad()
+        c0_leaf = c0.clone().requires_grad_(True)
+        h, c_last, terms = cell.scan(x, c0_leaf, starts, need_terms=True)
+        ((h * readout).sum() + c_last.sum()).backward()
+        with th.no_grad():
+            h_act, c_act, _ = cell.scan(x, c0, starts)  # no terms, no autograd
+        immediates = [th.view_as_real(a) if a.is_complex() else a for a, _ in terms.immediates]
+        jacobian = th.view_as_real(terms.jacobian) if terms.jacobian.is_complex() else terms.jacobian
+        results.append([h, c_last, jacobian, *immediates, h_act, c_act, c0_leaf.grad] + [p.grad for p in cell.parameters()])
+    for got, ref in zip(*results):
+        got, ref = got.detach(), ref.detach()
+        assert th.isfinite(got).all()
+        assert float((got - ref).norm()) <= tol * float(ref.norm()) + 1e-300
+
+
 GXX = shutil.which("g++")
 
 
@@ -207,8 +276,9 @@ GXX = shutil.which("g++")
     [
         (kernels.KERNEL_DIR / "sensitivity.cu", "check_sensitivity_kernels.cpp", "SENSITIVITY_CU", 10),
         (cell_kernels.KERNEL_DIR / "elstm.cu", "check_elstm_kernels.cpp", "ELSTM_CU", 8),
+        (cell_kernels.KERNEL_DIR / "linear_recurrence.cu", "check_recurrence_kernels.cpp", "RECURRENCE_CU", 32),
     ],
-    ids=["sensitivity.cu", "elstm.cu"],
+    ids=["sensitivity.cu", "elstm.cu", "linear_recurrence.cu"],
 )
 def test_kernels_on_emulated_cuda_threads(tmp_path, source, harness, macro, cases):
     """

@@ -18,7 +18,7 @@ from sb3_rtrl.cells.base import (
     spread_timescales,
     unit_reads,
 )
-from sb3_rtrl.cells.rtu import _linear_recurrence
+from sb3_rtrl.cells.rtu import adjoint_recurrence, linear_recurrence
 
 # The gate's pre-activation is clamped to this range. Within it every value is finite in float32 and float64; outside
 # it a unit is already frozen (a time constant of e^60 steps) or fully reset (a = 0 exactly from about 6.6), so the
@@ -232,7 +232,7 @@ def _recurrence_forward(jacobian: th.Tensor, drive: th.Tensor, c0: th.Tensor) ->
     """``c(t) = jacobian(t) c(t-1) + drive(t)`` from ``c0``, all steps ``(T, B, N)`` (detached)."""
     b = drive.detach().clone()
     b[0] += jacobian[0].detach() * c0.detach()
-    return _linear_recurrence(jacobian.detach(), b)
+    return linear_recurrence(jacobian.detach(), b)
 
 
 class _LinearRecurrence(th.autograd.Function):
@@ -250,7 +250,6 @@ class _LinearRecurrence(th.autograd.Function):
     @staticmethod
     def backward(ctx, grad_c_all):  # type: ignore[override]
         jacobian, c0, c_all = ctx.saved_tensors
-        shifted = th.cat([th.zeros_like(jacobian[:1]), jacobian.flip(0)[:-1]])
-        grad_drive = _linear_recurrence(shifted, grad_c_all.flip(0)).flip(0)
+        grad_drive = adjoint_recurrence(jacobian, grad_c_all)
         grad_jacobian = grad_drive * th.cat([c0.unsqueeze(0), c_all[:-1]]) if ctx.needs_input_grad[0] else None
         return grad_jacobian, grad_drive, grad_drive[0] * jacobian[0] if ctx.needs_input_grad[2] else None

@@ -322,9 +322,29 @@ def _linear_loop(a: th.Tensor, b: th.Tensor) -> th.Tensor:
     return out
 
 
-def _linear_recurrence(a: th.Tensor, b: th.Tensor) -> th.Tensor:
-    """``y(t) = a(t) y(t-1) + b(t)`` from ``y(-1) = 0``, by whichever of scan and loop is faster at this width."""
+def linear_recurrence(a: th.Tensor, b: th.Tensor) -> th.Tensor:
+    """
+    ``y(t) = a(t) y(t-1) + b(t)`` from ``y(-1) = 0``: one CUDA kernel where it can run, else whichever of scan and loop
+    is faster at this width.
+    """
+    if kernels.usable_for(b):
+        from sb3_rtrl.cells.kernels import recurrence_ops
+
+        return recurrence_ops.forward(a, b)
     return _linear_scan(a, b) if b[0].numel() <= SCAN_MAX_STATES or kernels.launch_bound(b) else _linear_loop(a, b)
+
+
+def adjoint_recurrence(a: th.Tensor, e: th.Tensor) -> th.Tensor:
+    """
+    ``g(t) = e(t) + a(t+1) g(t+1)`` from ``g(T) = 0``, run backward in time: the gradient of :func:`linear_recurrence`'s
+    ``b`` from the gradient ``e`` at its ``y`` (for a complex recurrence, given ``a``'s conjugate).
+    """
+    if kernels.usable_for(e):
+        from sb3_rtrl.cells.kernels import recurrence_ops
+
+        return recurrence_ops.adjoint(a, e)
+    shifted = th.cat([th.zeros_like(a[:1]), a.flip(0)[:-1]])
+    return linear_recurrence(shifted, e.flip(0)).flip(0)
 
 
 def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_start: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -337,7 +357,7 @@ def _recurrence_forward(drive: th.Tensor, lam: th.Tensor, c0: th.Tensor, not_sta
     a = lam * not_start.to(lam.dtype)  # (T, B, units): the step's Jacobian, zero at episode starts
     b = drive.clone()
     b[0] += a[0] * c0
-    c_all = _linear_recurrence(a, b)
+    c_all = linear_recurrence(a, b)
     c_tilde = th.cat([c0.unsqueeze(0), c_all[:-1]]) * not_start
     return c_all, c_tilde
 
@@ -362,8 +382,7 @@ class _RTURecurrence(th.autograd.Function):
         lam, c_tilde, not_start = ctx.saved_tensors
         # The adjoint runs backward in time: dc(t) = e(t) + conj(a(t+1)) dc(t+1), a(t) = lambda * not_start(t).
         a_conj = lam.conj() * not_start.to(lam.dtype)
-        reversed_a = th.cat([th.zeros_like(a_conj[:1]), a_conj.flip(0)[:-1]])
-        grad_drive = _linear_recurrence(reversed_a, grad_c_all.flip(0)).flip(0)
+        grad_drive = adjoint_recurrence(a_conj, grad_c_all)
         carry = grad_drive[0] * a_conj[0]
         grad_lam = (grad_drive * c_tilde.conj()).sum((0, 1)) if ctx.needs_input_grad[1] else None
         return grad_drive, grad_lam, carry if ctx.needs_input_grad[2] else None, None

@@ -43,6 +43,9 @@ def launch_bound(tensor: th.Tensor) -> bool:
     return tensor.is_cuda
 
 
+_KERNEL_DTYPES = (th.float32, th.float64, th.complex64, th.complex128)
+
+
 @functools.cache
 def _usable() -> bool:
     return unavailable_reason() is None
@@ -50,7 +53,8 @@ def _usable() -> bool:
 
 def usable_for(tensor: th.Tensor) -> bool:
     """
-    Whether a cell's kernel runs on ``tensor``: a float32 or float64 CUDA tensor, with CuPy working (asked once per
-    process). Otherwise the cell runs its torch code, which gives the same values up to rounding.
+    Whether a cell's kernel runs on ``tensor``: a float32, float64, complex64 or complex128 CUDA tensor (the kernels
+    read a complex one as (real, imaginary) pairs), with CuPy working (asked once per process). Otherwise the cell runs
+    its torch code, which gives the same values up to rounding.
     """
-    return tensor.is_cuda and tensor.dtype in (th.float32, th.float64) and _usable()
+    return tensor.is_cuda and tensor.dtype in _KERNEL_DTYPES and _usable()

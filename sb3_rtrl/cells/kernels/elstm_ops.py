@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch as th
 
 from sb3_rtrl.cells.kernels import KERNEL_DIR
-from sb3_rtrl.cells.kernels.launch import ints, launch, view
+from sb3_rtrl.cells.kernels.launch import launch
 
 SOURCE = KERNEL_DIR / "elstm.cu"
 THREADS = 128
@@ -36,8 +36,8 @@ def forward(
     c_all, c_tilde = u.new_empty(steps, batch, n), u.new_empty(steps, batch, n)
     # Unused when no terms are asked for; the kernel still needs valid pointers.
     a, jacobian = (u.new_empty(steps, batch, n2), u.new_empty(steps, batch, n)) if need_terms else (c_all, c_all)
-    args = (view(u), view(weight_hh), view(c0), view(keep), view(c_all), view(c_tilde), view(a), view(jacobian))
-    launch(SOURCE, "elstm_forward", u.dtype, _grid(batch * n), (THREADS,), (*args, *ints(steps, batch, n, int(need_terms))))
+    tensors = (u, weight_hh, c0, keep, c_all, c_tilde, a, jacobian)
+    launch(SOURCE, "elstm_forward", _grid(batch * n), (THREADS,), tensors, steps, batch, n, int(need_terms))
     if not need_terms:
         return c_all, None, None, c_tilde
     return c_all, a, jacobian, c_tilde
@@ -54,6 +54,6 @@ def backward(a: th.Tensor, jacobian: th.Tensor, grad_c_all: th.Tensor) -> tuple[
     steps, batch, n = jacobian.shape
     grad_c_all = grad_c_all.contiguous()
     grad_u, grad_c0 = th.empty_like(a), grad_c_all.new_empty(batch, n)
-    args = (view(a), view(jacobian), view(grad_c_all), view(grad_u), view(grad_c0), *ints(steps, batch, n))
-    launch(SOURCE, "elstm_backward", a.dtype, _grid(batch * n), (THREADS,), args)
+    tensors = (a, jacobian, grad_c_all, grad_u, grad_c0)
+    launch(SOURCE, "elstm_backward", _grid(batch * n), (THREADS,), tensors, steps, batch, n)
     return grad_u, grad_c0

@@ -6,7 +6,7 @@ from functools import partial
 
 import torch as th
 
-from sb3_rtrl.cells.kernels.launch import ints, launch, view
+from sb3_rtrl.cells.kernels.launch import launch
 from sb3_rtrl.rtrl import torch_ops
 from sb3_rtrl.rtrl.kernels import KERNEL_DIR
 
@@ -24,8 +24,7 @@ def _advance(name: str, s0: th.Tensor, per_state: th.Tensor, a: th.Tensor, v: th
     b, r, d = s0.shape
     m, n = a.shape[0], per_state.shape[-1]
     per_state, a, v = per_state.contiguous(), a.contiguous(), v.contiguous()
-    args = (view(s0), view(per_state), view(a), view(v), view(out), *ints(b, r, n, d, m))
-    launch(SOURCE, name, s0.dtype, _tile_grid(b, r, d), (THREADS, THREADS), args)
+    launch(SOURCE, name, _tile_grid(b, r, d), (THREADS, THREADS), (s0, per_state, a, v, out), b, r, n, d, m)
 
 
 def outer_segment(s0: th.Tensor, p: th.Tensor, qa: th.Tensor, v: th.Tensor, out: th.Tensor) -> None:
@@ -42,8 +41,7 @@ def outer_inject(s0: th.Tensor, g: th.Tensor) -> th.Tensor:
     grad = th.empty(r, d, dtype=s0.dtype, device=s0.device)
     threads = 256
     blocks = min((r * d + threads - 1) // threads, 65_535)
-    args = (view(s0), view(g.contiguous()), view(grad), *ints(b, r, n, d))
-    launch(SOURCE, "inject", s0.dtype, (blocks,), (threads,), args)
+    launch(SOURCE, "inject", (blocks,), (threads,), (s0, g.contiguous(), grad), b, r, n, d)
     return grad
 
 
