@@ -7,8 +7,8 @@
 // pair, so the arrays hold 2 * width reals a step.
 //
 // linear_recurrence (adjoint = 0): y(t) = a(t) y(t-1) + b(t), from y(-1) = 0.
-// linear_recurrence (adjoint = 1): y(t) = b(t) + a(t+1) y(t+1), from y(T) = 0 (a(0) is not read): the gradient of
-//   the forward recurrence's b from the gradient b of its y (for a complex one, given a's conjugate).
+// linear_recurrence (adjoint = 1): y(t) = b(t) + a(t+1) y(t+1), from y(T) = 0 (a(0) is not read). Given as b the
+//   gradient at the forward recurrence's y, this is the gradient at its b (for a complex one, a given conjugated).
 // Any T and width (bounds are checked); a grid-stride loop covers the width with any grid.
 
 template <typename T>

@@ -35,6 +35,8 @@ def forward(a: th.Tensor, b: th.Tensor) -> th.Tensor:
 
 
 def adjoint(a: th.Tensor, e: th.Tensor) -> th.Tensor:
-    """``g(t) = e(t) + a(t+1) g(t+1)`` from ``g(T) = 0`` along dim 0: the gradient of :func:`forward`'s ``b`` from ``e``
-    at its ``y``, given ``a`` (for a complex recurrence, ``a``'s conjugate)."""
+    """
+    ``g(t) = e(t) + a(t+1) g(t+1)`` from ``g(T) = 0`` along dim 0: the gradient at :func:`forward`'s ``b`` from the
+    gradient ``e`` at its ``y``, given ``a`` (for a complex recurrence, ``a``'s conjugate).
+    """
     return _run(a, e, adjoint=True)
