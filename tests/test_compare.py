@@ -505,3 +505,44 @@ def test_resume_reads_no_more_than_a_bound(tmp_path, monkeypatch):
     monkeypatch.setattr(records, "MAX_BYTES", 50)
     with pytest.raises(ValueError, match="100 bytes, more than"):
         records.read_records(str(tmp_path))
+
+
+@pytest.mark.parametrize("observation", ["image", "dict"])
+def test_image_and_dict_tasks_run_each_learner_with_its_policy_kind(tmp_path, observation):
+    """
+    Image and Dict observations get the Cnn and MultiInput variants of a learner's Mlp policy, and the greedy
+    evaluation sees the images as the algorithm does (SB3 puts channel-last images first for training).
+    """
+    results = compare(
+        [DELAYED_RECALL_ID],
+        ["rtrl_ppo", "recurrent_ppo", "ppo"],
+        32,
+        seeds=1,
+        out=str(tmp_path),
+        progress_bar=False,
+        n_envs=2,
+        eval_every=16,
+        eval_episodes=1,
+        final_eval_episodes=1,
+        overrides=[
+            (None, "env_kwargs", dict(delay=2, num_cues=3, noise_dims=1, observation=observation)),
+            (None, "n_steps", 16),
+            (None, "batch_size", 16),
+            ("rtrl_ppo", "policy_kwargs", dict(lstm_hidden_size=8)),
+            ("recurrent_ppo", "policy_kwargs", dict(lstm_hidden_size=8)),
+        ],
+    )
+    assert [r.error for r in results] == [None] * 3
+    assert all(r.steps_done == 32 and len(r.points) == 3 for r in results)
+
+
+def test_policy_for_picks_the_variant_for_the_observations():
+    from gymnasium import spaces
+
+    from sb3_rtrl.cli.compare.worker import policy_for
+
+    image = spaces.Box(0, 255, (36, 36, 1), np.uint8)
+    vector = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    assert policy_for("MlpLstmPolicy", image) == "CnnLstmPolicy" and policy_for("MlpPolicy", image) == "CnnPolicy"
+    assert policy_for("MlpLstmPolicy", spaces.Dict({"x": vector})) == "MultiInputLstmPolicy"
+    assert policy_for("MlpLstmPolicy", vector) == "MlpLstmPolicy" and policy_for("CnnLstmPolicy", image) == "CnnLstmPolicy"

@@ -417,3 +417,51 @@ def test_copy_task_learning_rate_follows_the_curriculum(monkeypatch):
     assert asked == [2, 3, 4, 5] and result.tokens == 160
     assert result.reached == [(2, 10), (3, 20), (4, 30)]  # 5 never reached the target accuracy of 1
     assert optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3 / 5)
+
+
+def _recall_episode(observation: str, render: bool = False) -> list:
+    from sb3_rtrl.envs import DelayedRecallEnv
+
+    env = DelayedRecallEnv(delay=3, num_cues=3, noise_dims=2, observation=observation, render_mode="rgb_array")
+    obs, _ = env.reset(seed=7)
+    seen = [obs]
+    for _ in range(3):
+        if render:
+            env.render()
+        obs, *_ = env.step(0)
+        seen.append(obs)
+    return seen
+
+
+def test_delayed_recall_shows_the_same_entries_as_a_vector_an_image_or_a_dict():
+    """One task for every kind of policy: the image and Dict forms hold the vector's entries, step for step."""
+    from stable_baselines3.common.env_checker import check_env
+
+    from sb3_rtrl.envs import DelayedRecallEnv
+
+    vectors, images, dicts = (_recall_episode(o) for o in ("vector", "image", "dict"))
+    assert vectors[0][:3].sum() == 1 and vectors[1][:4].sum() == 0 and vectors[3][3] == 1  # cue, blank, query
+    for vector, image, parts in zip(vectors, images, dicts):
+        assert image.shape == (36, 36, 1) and image.dtype == np.uint8
+        # 6 entries on a 3 x 3 grid of 12-pixel squares: entry i at row i // 3, column i % 3; the rest black.
+        squares = image[6::12, 6::12, 0].flatten()
+        np.testing.assert_allclose(squares[:6], np.round((vector + 1.0) * 127.5), atol=0)
+        assert (squares[6:] == 0).all() and (image[:12, :12] == squares[0]).all()
+        assert list(parts) == ["cue", "query", "noise"]
+        np.testing.assert_array_equal(np.concatenate([parts["cue"], parts["query"], parts["noise"]]), vector)
+    for observation in ("vector", "image", "dict"):
+        check_env(DelayedRecallEnv(delay=3, num_cues=3, noise_dims=2, observation=observation))
+    assert "noise" not in DelayedRecallEnv(observation="dict").observation_space.spaces
+    with pytest.raises(ValueError, match="observation must be one of"):
+        DelayedRecallEnv(observation="pixels")
+    with pytest.raises(ValueError, match="draws at most 324 entries"):
+        DelayedRecallEnv(noise_dims=400, observation="image")
+
+
+def test_delayed_recall_render_draws_what_was_observed_without_drawing_new_noise():
+    assert all(np.array_equal(a, b) for a, b in zip(_recall_episode("vector"), _recall_episode("vector", render=True)))
+    from sb3_rtrl.envs import DelayedRecallEnv
+
+    env = DelayedRecallEnv(delay=3, noise_dims=1, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(env.render()[0, ::16, 0], ((obs + 1.0) * 127.5).astype(np.uint8))

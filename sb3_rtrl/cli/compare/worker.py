@@ -14,13 +14,34 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.vec_env import (
+    VecEnv,
+    VecNormalize,
+    VecTransposeImage,
+    is_vecenv_wrapped,
+    sync_envs_normalization,
+)
 
 from sb3_rtrl import envs
 from sb3_rtrl.cli.compare.learners import import_algorithm
 from sb3_rtrl.envs.factory import is_atari_id
 
 MULTI_INPUT = {"MlpPolicy": "MultiInputPolicy", "MlpLstmPolicy": "MultiInputLstmPolicy"}
+CNN = {"MlpPolicy": "CnnPolicy", "MlpLstmPolicy": "CnnLstmPolicy"}
+
+
+def policy_for(policy: str, observation_space: gym.Space) -> str:
+    """
+    The policy a run uses for these observations: an ``Mlp`` policy becomes its ``MultiInput`` variant for Dict
+    observations and its ``Cnn`` variant for images (SB3's ``is_image_space``), as no ``Mlp`` policy takes them whole;
+    other names as given.
+    """
+    if isinstance(observation_space, gym.spaces.Dict):
+        return MULTI_INPUT.get(policy, policy)
+    if is_image_space(observation_space, check_channels=False):
+        return CNN.get(policy, policy)
+    return policy
 
 
 @dataclass
@@ -172,12 +193,13 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
         if spec.normalize:
             env = VecNormalize(env)
             eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-        policy = spec.policy
-        if isinstance(env.observation_space, gym.spaces.Dict):
-            policy = MULTI_INPUT.get(policy, policy)
+        policy = policy_for(spec.policy, env.observation_space)
         # A copy: algorithms write into their policy_kwargs (SB3's A2C adds its optimizer), and in this
         # process the specs of other seeds share the zoo entry's dicts.
         model = algorithm(policy, env, seed=spec.seed, **copy.deepcopy(spec.kwargs))
+        if is_vecenv_wrapped(model.get_env(), VecTransposeImage) and not is_vecenv_wrapped(eval_env, VecTransposeImage):
+            # The algorithm put channel-last images first; the greedy evaluation must see them as it does.
+            eval_env = VecTransposeImage(eval_env)
         callback = _Evaluations(spec, eval_env, result, progress, index)
         model.learn(spec.steps, callback=callback)
         callback.pause()
