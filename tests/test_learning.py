@@ -96,3 +96,31 @@ def test_shipped_zoo_entry_reaches_its_documented_score(learner, env_id, steps, 
     )
     scores = [r.final_mean for r in results]
     assert np.mean(scores) >= floor, f"{env_id}: final greedy return per seed {scores}, documented floor {floor}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("observation", ["image", "dict"])
+def test_the_default_learns_a_recall_from_images_and_dicts_at_recurrent_ppos_defaults(observation, tmp_path):
+    """
+    RTRLPPO at RecurrentPPO's defaults with the default cell behind ``CnnLstmPolicy`` (the NatureCNN) and
+    ``MultiInputLstmPolicy``: a 3-way cue recalled 10 steps later, a noise entry every step, 40k steps, two seeds in
+    parallel (a few minutes; RecurrentPPO needs about 30k steps on the image task, docs/benchmarks.md).
+    """
+    (tmp_path / "defaults.yml").write_text("{}\n")  # no zoo entry: the shipped one for this task is the eLSTM's
+    results = compare(
+        [DELAYED_RECALL_ID],
+        ["rtrl_ppo"],
+        40_000,
+        seeds=2,
+        jobs=2,
+        out=str(tmp_path),
+        progress_bar=False,
+        eval_every=20_000,
+        eval_episodes=10,
+        final_eval_episodes=100,
+        overrides=[(None, "env_kwargs", dict(delay=10, num_cues=3, noise_dims=1, observation=observation))],
+        hyperparams={"rtrl_ppo": str(tmp_path / "defaults.yml")},
+    )
+    assert all(r.error is None for r in results), [r.error for r in results]
+    success = [r.final_success for r in results]
+    assert min(success) >= 0.9, f"{observation}: final greedy success per seed {success}"
