@@ -32,8 +32,8 @@ class DelayedRecallEnv(gym.Env):
     :param delay: steps between the cue and the query (the memory span needed), >= 1
     :param num_cues: number of different cues and actions, >= 2
     :param noise_dims: extra observation entries of uniform noise in [-1, 1] (distractors)
-    :param observation: ``"vector"``, ``"image"`` or ``"dict"``
     :param render_mode: None or ``"rgb_array"`` (the observation drawn as a strip of grey cells)
+    :param observation: ``"vector"``, ``"image"`` or ``"dict"``
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -43,8 +43,8 @@ class DelayedRecallEnv(gym.Env):
         delay: int = 40,
         num_cues: int = 2,
         noise_dims: int = 0,
-        observation: str = "vector",
         render_mode: str | None = None,
+        observation: str = "vector",
     ) -> None:
         if not isinstance(delay, (int, np.integer)) or delay < 1:
             raise ValueError(f"delay must be an integer >= 1, got {delay!r}")
