@@ -452,6 +452,7 @@ def test_delayed_recall_shows_the_same_entries_as_a_vector_an_image_or_a_dict():
     for observation in ("vector", "image", "dict"):
         check_env(DelayedRecallEnv(delay=3, num_cues=3, noise_dims=2, observation=observation))
     assert "noise" not in DelayedRecallEnv(observation="dict").observation_space.spaces
+    assert DelayedRecallEnv(5, 2, 0, "rgb_array").render_mode == "rgb_array"  # positional calls as before the keyword
     with pytest.raises(ValueError, match="observation must be one of"):
         DelayedRecallEnv(observation="pixels")
     with pytest.raises(ValueError, match="draws at most 324 entries"):
