@@ -22,9 +22,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecTransposeImage
 
 from sb3_rtrl import RTRLA2C
+from sb3_rtrl.envs.factory import DELAYED_RECALL_ID as TASK
 from sb3_rtrl.envs.factory import make_env
-
-TASK = "sb3_rtrl/DelayedRecall-v0"
 
 
 def main() -> None:
