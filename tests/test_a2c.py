@@ -315,3 +315,55 @@ def test_the_entropy_bonus_is_the_same_for_every_action_space(env_fn):
     assert RTRLA2C("MlpLstmPolicy", env, policy_kwargs=SMALL).ent_coef == 0.01
     assert RTRLA2C("MlpLstmPolicy", env, ent_coef=None, policy_kwargs=SMALL).ent_coef == 0.01
     assert RTRLA2C("MlpLstmPolicy", env, ent_coef=0.0, policy_kwargs=SMALL).ent_coef == 0.0
+
+
+class _SilentBoxEnv(gym.Env):
+    """Box actions that change nothing and earn nothing: only the entropy bonus moves the standard deviation."""
+
+    def __init__(self, low: float, high: float):
+        self.observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = spaces.Box(low, high, (2,), np.float32)
+        self._t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self._t += 1
+        return np.zeros(1, np.float32), 0.0, False, self._t >= 20, {}
+
+
+@pytest.mark.parametrize("low, high", [(-2.0, 2.0), (-8.0, 8.0)])
+def test_the_entropy_bonus_stops_raising_a_gaussians_std_at_half_the_action_range(low, high):
+    """Under the bonus alone the log std climbs about the learning rate an update, up to log(half the range)."""
+    env = DummyVecEnv([lambda: _SilentBoxEnv(low, high)] * 2)
+    model = RTRLA2C("MlpLstmPolicy", env, n_steps=4, learning_rate=3e-3, ent_coef=1.0, policy_kwargs=SMALL, seed=0)
+    start = float(np.log(2.0)) - 0.1
+    with th.no_grad():
+        model.policy.log_std.fill_(start)
+    model.learn(4 * 2 * 150)
+    log_std = model.policy.log_std.detach()
+    if high == 2.0:
+        assert log_std.max().item() <= np.log(2.0) + 0.05
+        assert log_std.min().item() > np.log(2.0) - 0.05  # it did climb to the cap
+    else:
+        assert log_std.min().item() > start + 0.3  # its cap, log(8), is far above: the bonus keeps pushing
+
+
+def test_the_capped_entropy_bonus_passes_no_gradient_above_the_cap():
+    model = RTRLA2C("MlpLstmPolicy", IdentityEnvBox(low=-2.0, high=2.0, ep_length=10), policy_kwargs=SMALL)
+    cap = float(np.log(2.0))
+    for value, expected in ((cap - 0.5, -1.0), (cap + 0.5, 0.0), (cap + 40.0, 0.0)):
+        with th.no_grad():
+            model.policy.log_std.fill_(value)
+        model.policy.log_std.grad = None
+        mean = th.zeros(3, 1)
+        entropy = model.policy.action_dist.proba_distribution(mean, model.policy.log_std).entropy()
+        bonus_loss = model._bounded_entropy_loss(-entropy.mean())
+        bonus_loss.backward()
+        assert model.policy.log_std.grad.item() == pytest.approx(expected, abs=1e-6)
+        # Its value is minus the entropy of the Gaussian with its std capped.
+        capped = model.policy.action_dist.proba_distribution(mean, th.full((1,), min(value, cap))).entropy()
+        assert bonus_loss.item() == pytest.approx(-capped.mean().item(), rel=1e-5)

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.distributions import DiagGaussianDistribution
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
@@ -57,7 +58,8 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
     :param gae_lambda: GAE lambda (1.0: n-step returns, as the paper's V-trace with synchronous actors)
     :param ent_coef: entropy coefficient (None: the default). 0.01 (the paper's R2AC; SB3's A2C has 0.0): a task
         whose reward depends on a memory not yet learned gives the policy no reason to keep exploring, and without
-        the bonus it can settle on one action, after which its gradient toward the memory vanishes
+        the bonus it can settle on one action, after which its gradient toward the memory vanishes. On a Gaussian
+        (Box actions) the bonus stops raising a standard deviation at half the width of its action's bounds
     :param vf_coef: value loss coefficient
     :param max_grad_norm: global gradient norm clip
     :param rms_prop_eps: RMSprop epsilon
@@ -190,7 +192,7 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         policy_loss = -(advantages * log_prob).mean()
         value_loss = F.mse_loss(sample.returns, values)
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
-        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        loss = policy_loss + self.ent_coef * self._bounded_entropy_loss(entropy_loss) + self.vf_coef * value_loss
         cell_state_rms, sensitivity_rms = self._check_state_finite(new_state)
         self._check_loss_finite(loss, policy_loss, value_loss, entropy_loss)
         grad_norm = self._gradient_step(loss)
@@ -207,6 +209,30 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
         self.logger.record("train/grad_norm", grad_norm)
         self._record_policy_std()
         self._record_state_stats(cell_state_rms, sensitivity_rms)
+
+    def _bounded_entropy_loss(self, entropy_loss: th.Tensor) -> th.Tensor:
+        """
+        The entropy loss as the bonus uses it. A Gaussian's entropy grows with its log standard deviation without
+        bound, and its gradient is the same whatever the rewards: RMSprop turns that constant push into a step of
+        about the learning rate an update, so under the bonus alone the standard deviation grows without end (past
+        ``e^44`` the log-probabilities overflow and training stops). So the bonus takes the entropy of the Gaussian
+        with each standard deviation capped at half the width of its action's bounds: beyond that most samples are
+        clipped to a bound and more noise explores nothing. Below the cap it is the entropy itself. Other
+        distributions and gSDE: the entropy loss as computed.
+
+        :param entropy_loss: minus the mean entropy of the rollout's action distributions
+        :return: minus the mean entropy with the standard deviations capped
+        """
+        if self.use_sde or type(self.policy.action_dist) is not DiagGaussianDistribution:
+            return entropy_loss
+        assert isinstance(self.action_space, spaces.Box)
+        log_std = self.policy.log_std
+        half_width = th.as_tensor((self.action_space.high - self.action_space.low) / 2.0, device=log_std.device)
+        half_width = half_width.reshape(log_std.shape).to(log_std.dtype)
+        # A dimension with no width has no cap (its log would be -inf).
+        cap = th.where(half_width > 0, th.log(half_width), th.full_like(half_width, th.inf))
+        # The Gaussian's entropy is a constant plus the sum of its log standard deviations.
+        return entropy_loss + (log_std - th.minimum(log_std, cap)).sum()
 
     def learn(
         self: SelfRTRLA2C,
