@@ -9,7 +9,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sb3_rtrl import RTRLA2C
+from sb3_rtrl import RTRLA2C, RTRLPPO
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite, where_non_finite
 
 
@@ -100,6 +100,15 @@ def test_huge_reward_names_the_loss_and_the_value_targets():
         model_on(lambda: Poisoned("reward", 1e30, at=1)),
         r"non-finite loss \(inf: .*value inf.*largest \|value target\| is [\d.]+e\+30: scale the rewards",
     )
+
+
+@pytest.mark.parametrize("algo", [RTRLA2C, RTRLPPO])
+def test_an_overflowing_gaussian_names_its_log_std(algo):
+    """A log standard deviation near 44 overflows the log-probabilities; the error says so, not "scale the rewards"."""
+    model = algo("MlpLstmPolicy", "Pendulum-v1", n_steps=8, policy_kwargs=dict(hidden_size=8), seed=0)
+    with th.no_grad():
+        model.policy.log_std.fill_(44.0)
+    learn_raises(model, r"non-finite loss .*log standard deviation has reached 44: an entropy bonus")
 
 
 def test_infinite_sensitivity_is_named_by_parameter():

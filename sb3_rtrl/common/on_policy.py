@@ -38,6 +38,10 @@ from sb3_rtrl.safe_load import add_description, check_algorithm
 
 SelfRTRLOnPolicyAlgorithm = TypeVar("SelfRTRLOnPolicyAlgorithm", bound="RTRLOnPolicyAlgorithm")
 
+# A Gaussian policy's log standard deviation above which a non-finite loss is blamed on it (a standard deviation of
+# e^20, far beyond any action's bounds, reached only under an entropy bonus's unbounded push).
+LOG_STD_TOO_HIGH = 20.0
+
 
 class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
     """
@@ -366,10 +370,18 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         self, loss: th.Tensor, policy_loss: th.Tensor, value_loss: th.Tensor, entropy_loss: th.Tensor
     ) -> None:
         if not math.isfinite(loss.item()):
+            advice = "scale the rewards, e.g. with VecNormalize, or lower the learning rate"
+            log_std = getattr(self.policy, "log_std", None)
+            if isinstance(log_std, th.Tensor) and log_std.max().item() > LOG_STD_TOO_HIGH:
+                # The squares in a Gaussian's log-probability overflow float32 near a log std of 44.
+                advice = (
+                    f"the Gaussian's log standard deviation has reached {log_std.max().item():.3g}: an entropy bonus "
+                    "(ent_coef) raises it without bound on continuous actions; lower ent_coef or set log_std_init"
+                )
             self._raise_non_finite(
                 f"loss ({loss.item()}: policy {policy_loss.item()}, value {value_loss.item()}, entropy "
                 f"{entropy_loss.item()}; the largest |value target| is {np.abs(self.rollout_buffer.returns).max():.3g}: "
-                "scale the rewards, e.g. with VecNormalize, or lower the learning rate)"
+                f"{advice})"
             )
 
     def schedule_value(self, name: str, schedule: Callable[[float], float]) -> float:
