@@ -367,3 +367,19 @@ def test_the_capped_entropy_bonus_passes_no_gradient_above_the_cap():
         # Its value is minus the entropy of the Gaussian with its std capped.
         capped = model.policy.action_dist.proba_distribution(mean, th.full((1,), min(value, cap))).entropy()
         assert bonus_loss.item() == pytest.approx(-capped.mean().item(), rel=1e-5)
+
+
+def test_the_entropy_bonus_has_no_cap_on_the_widest_float32_bounds():
+    """Bounds at float32's largest value (SB3 refuses infinite ones): their width overflows float32; no cap, no warning."""
+    bound = float(np.finfo(np.float32).max)
+    env = _SilentBoxEnv(-bound, bound)
+    model = RTRLA2C("MlpLstmPolicy", env, policy_kwargs=SMALL)
+    with th.no_grad():
+        model.policy.log_std.fill_(30.0)
+    model.policy.log_std.grad = None
+    entropy = model.policy.action_dist.proba_distribution(th.zeros(3, 2), model.policy.log_std).entropy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bonus_loss = model._bounded_entropy_loss(-entropy.mean())
+    bonus_loss.backward()
+    assert model.policy.log_std.grad.tolist() == pytest.approx([-1.0, -1.0])

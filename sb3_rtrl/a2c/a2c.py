@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, TypeVar
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import DiagGaussianDistribution
@@ -227,7 +228,9 @@ class RTRLA2C(RTRLOnPolicyAlgorithm):
             return entropy_loss
         assert isinstance(self.action_space, spaces.Box)
         log_std = self.policy.log_std
-        half_width = th.as_tensor((self.action_space.high - self.action_space.low) / 2.0, device=log_std.device)
+        # In float64: the width of float32 bounds near the float32 maximum overflows float32.
+        high, low = self.action_space.high.astype(np.float64), self.action_space.low.astype(np.float64)
+        half_width = th.as_tensor((high - low) / 2.0, device=log_std.device)
         half_width = half_width.reshape(log_std.shape).to(log_std.dtype)
         # A dimension with no width has no cap (its log would be -inf).
         cap = th.where(half_width > 0, th.log(half_width), th.full_like(half_width, th.inf))
