@@ -369,7 +369,7 @@ def test_the_capped_entropy_bonus_passes_no_gradient_above_the_cap():
         assert bonus_loss.item() == pytest.approx(-capped.mean().item(), rel=1e-5)
 
 
-def test_the_entropy_bonus_has_no_cap_on_the_widest_float32_bounds():
+def test_the_entropy_bonus_caps_the_widest_float32_bounds_without_warning():
     """Bounds at float32's largest value (SB3 refuses infinite ones): their width overflows float32, their cap is ~88.7."""
     bound = float(np.finfo(np.float32).max)
     env = _SilentBoxEnv(-bound, bound)
