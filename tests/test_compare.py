@@ -375,6 +375,43 @@ def test_one_env_builder_serves_every_tool(tmp_path):
         make_env("NoSuchTask-v0")
 
 
+def test_env_id_of_a_users_module(tmp_path, monkeypatch):
+    """``module:Name-v0`` (gymnasium's form) imports the module, which registers the task; a bad module is named."""
+    from sb3_rtrl.envs import make_env
+
+    (tmp_path / "users_tasks_for_test.py").write_text(
+        "import gymnasium as gym\ngym.register('UsersCartPole-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = make_env("users_tasks_for_test:UsersCartPole-v0", 2, 0)
+    assert env.num_envs == 2 and env.observation_space.shape == (4,)
+    with pytest.raises(ValueError, match="its module 'no_such_module_here' does not import"):
+        make_env("no_such_module_here:UsersCartPole-v0")
+    with pytest.raises(ValueError, match="unknown environment id 'users_tasks_for_test:NoSuchTask-v0'"):
+        make_env("users_tasks_for_test:NoSuchTask-v0")
+
+
+def test_flattened_popgym_task_gives_the_same_features(monkeypatch):
+    """benchmarks/popgym_flat.py: a flattened task feeds a policy what SB3 makes of the raw MultiDiscrete observation."""
+    pytest.importorskip("popgym")
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    from sb3_rtrl.envs import make_env
+
+    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    raw, flat = make_env("popgym-ConcentrationEasy-v0", 2, 3), make_env("popgym_flat:FlatConcentrationEasy-v0", 2, 3)
+    raw_obs, flat_obs = raw.reset(), flat.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        features = [
+            preprocess_obs(th.as_tensor(obs), env.observation_space).float() for obs, env in ((raw_obs, raw), (flat_obs, flat))
+        ]
+        assert features[0].shape == (2, 156) and th.equal(*features)
+        actions = rng.integers(raw.action_space.n, size=2)
+        (raw_obs, raw_rewards, raw_dones, _), (flat_obs, flat_rewards, flat_dones, _) = raw.step(actions), flat.step(actions)
+        assert np.array_equal(raw_rewards, flat_rewards) and np.array_equal(raw_dones, flat_dones)
+
+
 @pytest.fixture
 def counted_runs(monkeypatch):
     """The learners of the runs that ran (in order) while the test compares in this process."""

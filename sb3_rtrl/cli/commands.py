@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="learners side by side (rtrl_a2c, tbptt_a2c, recurrent_ppo, a2c, ppo, ...) on the same tasks and env steps",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    cmp.add_argument("--env", nargs="+", required=True, help="gymnasium ids (popgym-..., ALE/..., procgen:<game> too)")
+    cmp.add_argument(
+        "--env", nargs="+", required=True, help="gymnasium ids (popgym-..., ALE/..., procgen:<game>, module:Name-v0 too)"
+    )
     cmp.add_argument("--learners", nargs="+", default=["rtrl_a2c", "recurrent_ppo"])
     cmp.add_argument("--steps", type=_positive, required=True, help="env steps per run, the same for every learner")
     cmp.add_argument("--seeds", type=_positive, default=3, help="number of seeds")

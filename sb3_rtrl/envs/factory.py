@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import gymnasium as gym
@@ -19,9 +20,19 @@ def is_atari_id(env_id: str) -> bool:
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise ValueError with the known ids when ``env_id`` is not registered with gymnasium."""
+    """
+    Raise ValueError with the known ids when ``env_id`` is not registered with gymnasium. An id of gymnasium's form
+    ``module:Name-v0`` imports ``module`` first, as ``gymnasium.make`` does, so that a module of the user's registers
+    its tasks (in every process that builds them).
+    """
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"environment id {env_id!r}: its module {module!r} does not import ({err})") from err
     try:
-        gym.spec(env_id)
+        gym.spec(name)
     except gym.error.Error as err:
         raise ValueError(f"unknown environment id {env_id!r} ({err}); e.g. {DELAYED_RECALL_ID} or CartPole-v1") from err
 
@@ -48,8 +59,9 @@ def make_env(
     - ``procgen:<game>``: :func:`sb3_rtrl.envs.make_procgen_env` (``env_kwargs`` are its keywords);
     - ``dmlab:<level>``: :func:`sb3_rtrl.envs.make_dmlab_env`;
     - ``ALE/<Game>-v5`` or ``<Game>NoFrameskip-v4``: :func:`sb3_rtrl.envs.make_atari_env`, the paper's wrappers;
-    - ``popgym-...`` (POPGym, registered on import of ``popgym``) and any other gymnasium id: SB3's
-      ``make_vec_env``, Tuple observations flattened; the delayed recall's monitor also records ``is_success``.
+    - ``popgym-...`` (POPGym, registered on import of ``popgym``) and any other gymnasium id (``module:Name-v0``
+      imports ``module`` first): SB3's ``make_vec_env``, Tuple observations flattened; the delayed recall's monitor
+      also records ``is_success``.
 
     :param env_id: the task
     :param n_envs: environments

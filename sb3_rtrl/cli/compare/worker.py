@@ -51,8 +51,8 @@ class RunSpec:
 
     :param learner: the learner's name (for the report)
     :param algorithm: ``"module:Class"`` of its algorithm
-    :param env_id: a gymnasium id (``popgym-...`` ids import popgym; ``ALE/...`` and ``...NoFrameskip-v4``
-        use the paper's Atari stack; ``procgen:<game>`` a ProcGen game)
+    :param env_id: a gymnasium id (``popgym-...`` ids import popgym, ``module:Name-v0`` ids their module; ``ALE/...``
+        and ``...NoFrameskip-v4`` use the paper's Atari stack; ``procgen:<game>`` a ProcGen game)
     :param seed: random seed
     :param steps: env steps to train for (the same for every learner)
     :param n_envs: parallel environments
