@@ -209,3 +209,109 @@ def test_the_v2_layer_is_the_gated_layer_with_silent_gated_units_in_wide_groups(
         assert th.equal(new.gated.weight_ih, old.gated.weight_ih)
     for (key, value), other in zip(new.state_dict().items(), old.state_dict().values()):
         assert key == "gated.weight_ih" or th.equal(value, other), key
+
+
+@pytest.mark.parametrize("width", [32, 64, 72, 256])
+def test_the_v3_layer_is_the_v2_layer_read_with_its_elstm_outputs_normalized_in_wide_groups(width):
+    """
+    ``"mixed_gated_v3"`` is ``"mixed_gated_v2"`` (same parameters, same recurrence) whose heads, in groups wider than
+    64 units, read each group's eLSTM outputs normalized over that group's eLSTM units, times 0.25; the RTU and gated
+    outputs as they are. Narrower groups are read as ``"mixed_gated_v2"``'s.
+    """
+    layers = []
+    for name in ("mixed_gated_v2", "mixed_gated_v3"):
+        th.manual_seed(0)
+        layers.append(MixedCell(5, 2 * width, groups=2, dtype=th.float64, **CELLS[name].policy_defaults))
+    old, new = layers
+    assert old.elstm_read_norm == 0.0 and new.elstm_read_norm == (0.25 if width > 64 else 0.0)
+    for (key, value), (other_key, other) in zip(new.state_dict().items(), old.state_dict().items()):
+        assert key == other_key and th.equal(value, other)
+    x = th.randn(6, 3, 5, dtype=th.float64)
+    starts = th.rand(6, 3) < 0.2
+    c0 = th.randn(3, 2 * width, dtype=th.float64)
+    (h, c), (h_old, c_old) = new(x, c0, starts), old(x, c0, starts)
+    assert th.equal(h, h_old) and th.equal(c, c_old)
+    assert old.read_out(h) is h
+    if width <= 64:
+        assert new.read_out(h) is h
+        return
+    read = new.split_parts(new.read_out(h))
+    raw = new.split_parts(h)
+    for got, want in zip(read[1:], raw[1:]):
+        assert th.equal(got, want)
+    for group in range(2):
+        units = slice(group * new.elstm_width, (group + 1) * new.elstm_width)
+        part, raw_part = read[0][..., units], raw[0][..., units]
+        centred = raw_part - raw_part.mean(-1, keepdim=True)
+        expected = centred / (raw_part.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+        th.testing.assert_close(part, 0.25 * expected, rtol=1e-10, atol=1e-12)
+    # One group's read does not depend on the other group's units.
+    moved = h.clone()
+    moved[..., width:] += th.randn_like(moved[..., width:])
+    th.testing.assert_close(new.read_out(moved)[..., :width], new.read_out(h)[..., :width], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("value", [-0.25, True, "0.25", float("nan"), float("inf")])
+def test_bad_elstm_read_norm_rejected(value):
+    with pytest.raises(ValueError, match="elstm_read_norm must be"):
+        MixedCell(5, 64, elstm_read_norm=value)
+
+
+@pytest.mark.parametrize("value", [-1, True, 64.0, "64"])
+def test_bad_elstm_read_norm_above_rejected(value):
+    with pytest.raises(ValueError, match="elstm_read_norm_above must be"):
+        MixedCell(5, 64, elstm_read_norm=0.25, elstm_read_norm_above=value)
+
+
+def test_a_single_elstm_unit_is_read_as_it_is():
+    """Normalized over one unit an output would be 0: a group with one eLSTM unit is read as it is."""
+    kwargs = dict(CELLS["mixed_gated"].policy_defaults, elstm_read_norm=0.25)
+    cell = MixedCell(5, 8, groups=2, **kwargs)
+    assert cell.elstm_width == 1 and cell.elstm_read_norm == 0.0
+    h = th.randn(3, 8)
+    assert cell.read_out(h) is h
+    wider = MixedCell(5, 10, groups=2, **kwargs)
+    assert wider.elstm_width == 2 and wider.elstm_read_norm == 0.25
+
+
+def test_the_heads_read_the_cells_read_out_when_acting_and_training():
+    model = RTRLPPO(
+        "MlpLstmPolicy",
+        "CartPole-v1",
+        n_steps=8,
+        batch_size=8,
+        n_epochs=1,
+        policy_kwargs=dict(cell="mixed_gated_v3", lstm_hidden_size=72),
+    )
+    cell, shapes = model.policy.cell, []
+    read_out = cell.read_out
+
+    def recorded(h: th.Tensor) -> th.Tensor:
+        shapes.append(tuple(h.shape))
+        return read_out(h)
+
+    cell.read_out = recorded  # type: ignore[method-assign]
+    model.learn(8)
+    assert (1, 72) in shapes and (8, 72) in shapes  # one env's step; the minibatch of 8 steps
+
+
+@pytest.mark.parametrize("how", ["class load", "safe load"])
+def test_a_v3_model_saves_and_loads_with_its_read(tmp_path, how):
+    env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
+    kwargs = dict(hidden_size=72, cell="mixed_gated_v3")
+    model = RTRLPPO("MlpLstmPolicy", env, n_steps=8, batch_size=8, policy_kwargs=kwargs, seed=0)
+    model.learn(16)
+    model.save(tmp_path / "model.zip")
+    loaded = RTRLPPO.load(tmp_path / "model.zip") if how == "class load" else load_model(str(tmp_path / "model.zip"))
+    assert loaded.policy.cell_name == "mixed_gated_v3" and loaded.policy.cell.elstm_read_norm == 0.25
+    obs = th.as_tensor(env.reset())
+    state, starts = th.zeros(2, 72), th.ones(2)
+    with th.no_grad():
+        for _ in range(3):
+            (dist, values, next_state), (loaded_dist, loaded_values, _) = (
+                m.policy.step(obs, state, starts) for m in (model, loaded)
+            )
+            th.testing.assert_close(loaded_dist.distribution.probs, dist.distribution.probs, rtol=0, atol=0)
+            th.testing.assert_close(loaded_values, values, rtol=0, atol=0)
+            state, starts = next_state, th.zeros(2)
+            obs = th.as_tensor(env.step(dist.get_actions().numpy())[0])

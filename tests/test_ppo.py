@@ -40,6 +40,11 @@ CELL_OPTIONS = {
     "mixed": dict(cell="mixed", hidden_size=7, forget_bias=(1.0, 3.0), cell_kwargs=dict(r_min=0.5)),
     "gated": dict(cell="gated", hidden_size=5, cell_kwargs=dict(timescales=(2.0, 20.0))),
     "mixed_gated": dict(cell="mixed_gated", hidden_size=8, cell_kwargs=dict(r_min=0.5)),
+    # A critic cell: each group's eLSTM outputs are normalized on their own before its head reads them (at this width
+    # only with the threshold lowered).
+    "mixed_gated_v3": dict(
+        cell="mixed_gated_v3", hidden_size=8, enable_critic_lstm=True, cell_kwargs=dict(r_min=0.5, elstm_read_norm_above=4)
+    ),
 }
 
 
@@ -72,6 +77,7 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
             policy_kwargs=dict(dict(hidden_size=5, net_arch=[6], prev_action=True, prev_reward=True), **CELL_OPTIONS[cell]),
         )
         policy = model.policy
+        assert cell != "mixed_gated_v3" or policy.cell.elstm_read_norm == 0.25
         policy.extract_features = lambda obs, features_extractor=None: obs.to(th.float64)  # type: ignore[method-assign]
         records = []
         train, get_chunks, chunk_starts = model.train, model.rollout_buffer.get_chunks, model._chunk_starts

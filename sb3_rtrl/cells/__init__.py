@@ -34,6 +34,14 @@ register_cell("mixed_gated", MixedCell, policy_defaults=_MIXED_GATED)
 # The same layer with its gated units silent at the start in layers wider than 64 units a head (their drive weights
 # zero, learned from there), loud in narrower ones as in "mixed_gated".
 register_cell("mixed_gated_v2", MixedCell, policy_defaults=dict(_MIXED_GATED, gated_silent_above=64))
+# The same layer whose heads, in layers wider than 64 units a head, read its eLSTM outputs normalized over the units
+# at each step, at a quarter of unit scale: the raw outputs vary far less than the other parts' and least in the slow
+# units that count. Narrower layers are read as in "mixed_gated_v2".
+register_cell(
+    "mixed_gated_v3",
+    MixedCell,
+    policy_defaults=dict(_MIXED_GATED, gated_silent_above=64, elstm_read_norm=0.25, elstm_read_norm_above=64),
+)
 
 __all__ = [
     "CELLS",

@@ -226,6 +226,14 @@ class ElementwiseRecurrentCell(nn.Module):
         (tensor,) = tensors
         return tensor
 
+    def read_out(self, h: th.Tensor) -> th.Tensor:
+        """
+        What a policy's heads read of the output ``h`` ``(..., N)``: a function of each step's output alone, applied
+        outside the recurrence (the sensitivities are of ``h``; the loss's gradient reaches ``h`` through this by
+        autograd). ``h`` itself here.
+        """
+        return h
+
     def rtrl_parameters(self) -> list[nn.Parameter]:
         """The parameters trained by RTRL, in ``rtrl_specs`` order (a part's as ``"part.name"``)."""
         return [self.get_parameter(spec.name) for spec in self.rtrl_specs]

@@ -64,6 +64,12 @@ class MixedCell(ElementwiseRecurrentCell):
     :param dtype: dtype of the parameters
     :param elstm_output_scale: the eLSTM part's ``output_scale`` (a pair spreads it from its fast units to its slow
         ones): its units' outputs vary far less than the RTU and gated units' (which keep the scale of their input)
+    :param elstm_read_norm: 0: a policy's heads read the eLSTM outputs as they are (:meth:`read_out`); above 0: each
+        step's eLSTM outputs of each group normalized over the group's eLSTM units (zero mean, unit variance) and
+        times this gain, in groups of at least 2 eLSTM units (with one, as it is). The recurrence and its state are
+        the same either way
+    :param elstm_read_norm_above: only groups wider than this many units read their eLSTM outputs normalized
+        (``elstm_read_norm``); narrower ones read them as they are. None: every width
     """
 
     def __init__(
@@ -91,6 +97,8 @@ class MixedCell(ElementwiseRecurrentCell):
         device: th.device | str | None = None,
         dtype: th.dtype | None = None,
         elstm_output_scale: float | tuple[float, float] = 1.0,
+        elstm_read_norm: float = 0.0,
+        elstm_read_norm_above: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
@@ -106,7 +114,17 @@ class MixedCell(ElementwiseRecurrentCell):
             isinstance(gated_silent_above, bool) or not isinstance(gated_silent_above, int) or gated_silent_above < 0
         ):
             raise ValueError(f"MixedCell: gated_silent_above must be None or an int >= 0, got {gated_silent_above!r}")
+        if elstm_read_norm_above is not None and (
+            isinstance(elstm_read_norm_above, bool) or not isinstance(elstm_read_norm_above, int) or elstm_read_norm_above < 0
+        ):
+            raise ValueError(f"MixedCell: elstm_read_norm_above must be None or an int >= 0, got {elstm_read_norm_above!r}")
         gated_loud_fraction = check_fraction("MixedCell", "gated_loud_fraction", gated_loud_fraction)
+        if (
+            isinstance(elstm_read_norm, bool)
+            or not isinstance(elstm_read_norm, (int, float))
+            or not 0 <= elstm_read_norm < math.inf
+        ):
+            raise ValueError(f"MixedCell: elstm_read_norm must be a finite number >= 0, got {elstm_read_norm!r}")
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
         gated_width = max(gated_width, min(gated_min_units, width // 4))
@@ -123,6 +141,9 @@ class MixedCell(ElementwiseRecurrentCell):
         self.state_size = state_size
         self.groups = groups
         self.elstm_width, self.rtu_width, self.gated_width = rest - rtu_width, rtu_width, gated_width
+        # A normalization over one unit would read it as 0.
+        normalized = self.elstm_width > 1 and (elstm_read_norm_above is None or width > elstm_read_norm_above)
+        self.elstm_read_norm = float(elstm_read_norm) if normalized else 0.0
         if gated_drive_init_std is None and gated_silent_above is not None and width > gated_silent_above:
             gated_drive_init_std = 0.0
         # The keywords every part takes alike.
@@ -167,7 +188,8 @@ class MixedCell(ElementwiseRecurrentCell):
 
     def extra_repr(self) -> str:
         gated = f" + gated {self.gated_width}" if self.gated_width else ""
-        return f"{self.input_size}, {self.state_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width}{gated} per group"
+        norm = f", eLSTM read normalized x{self.elstm_read_norm:g}" if self.elstm_read_norm else ""
+        return f"{self.input_size}, {self.state_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width}{gated} per group{norm}"
 
     def rtrl_parts(self) -> tuple[ElementwiseRecurrentCell, ...]:
         return self._parts
@@ -194,6 +216,14 @@ class MixedCell(ElementwiseRecurrentCell):
         if self.groups == 1:
             return th.cat(tensors, dim=-1)
         return th.cat([part.unflatten(-1, (self.groups, -1)) for part in tensors], dim=-1).flatten(-2)
+
+    def read_out(self, h: th.Tensor) -> th.Tensor:
+        if not self.elstm_read_norm:
+            return h
+        # Each group's units alone (an actor's normalization must not read the critic's units); the eLSTM units lead.
+        grouped, n = h.unflatten(-1, (self.groups, -1)), self.elstm_width
+        elstm = th.nn.functional.layer_norm(grouped[..., :n], (n,)) * self.elstm_read_norm
+        return th.cat([elstm, grouped[..., n:]], dim=-1).flatten(-2)
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False

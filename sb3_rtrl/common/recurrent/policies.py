@@ -341,6 +341,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
 
     def _heads(self, h: th.Tensor, x: th.Tensor) -> tuple[Distribution, th.Tensor]:
         """The action distribution and values from the cell's output ``h`` (and its input ``x``, with the skip)."""
+        h = self.cell.read_out(h)
         if self.critic_cell:
             h_pi, h_vf = h.split(self.hidden_size, dim=-1)
             if self.skip_connection:
