@@ -110,14 +110,9 @@ class MixedCell(ElementwiseRecurrentCell):
         for name, count in (("rtu_min_units", rtu_min_units), ("gated_min_units", gated_min_units)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise ValueError(f"MixedCell: {name} must be an int >= 0, got {count!r}")
-        if gated_silent_above is not None and (
-            isinstance(gated_silent_above, bool) or not isinstance(gated_silent_above, int) or gated_silent_above < 0
-        ):
-            raise ValueError(f"MixedCell: gated_silent_above must be None or an int >= 0, got {gated_silent_above!r}")
-        if elstm_read_norm_above is not None and (
-            isinstance(elstm_read_norm_above, bool) or not isinstance(elstm_read_norm_above, int) or elstm_read_norm_above < 0
-        ):
-            raise ValueError(f"MixedCell: elstm_read_norm_above must be None or an int >= 0, got {elstm_read_norm_above!r}")
+        for name, above in (("gated_silent_above", gated_silent_above), ("elstm_read_norm_above", elstm_read_norm_above)):
+            if above is not None and (isinstance(above, bool) or not isinstance(above, int) or above < 0):
+                raise ValueError(f"MixedCell: {name} must be None or an int >= 0, got {above!r}")
         gated_loud_fraction = check_fraction("MixedCell", "gated_loud_fraction", gated_loud_fraction)
         if (
             isinstance(elstm_read_norm, bool)
