@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import torch as th
 
 from sb3_rtrl import RTRLA2C, RTRLPPO
 from sb3_rtrl.cells import ELSTMCell, MixedCell, RTUCell
@@ -24,13 +25,15 @@ CELLS = {
     "rtrl_ppo_mixed_gated_default": MixedCell,
     "rtrl_a2c_mixed_gated_wide": MixedCell,
     "rtrl_a2c_box_actions": MixedCell,
+    "rtrl_ppo_mixed_gated_v2_wide": MixedCell,
 }
 # Files saved with the default "mixed_gated": before the eLSTM units had an output scale (they load with their gated
 # units and their eLSTM outputs unscaled), and at 72 units, wider than "mixed_gated_v2" starts its gated units silent
 # (they load as "mixed_gated", whose gated units start loud: the loaded weights are the file's either way).
 MIXED_GATED = {"rtrl_ppo_mixed_gated_default", "rtrl_a2c_mixed_gated_wide"}
-# Files saved with the default "mixed_gated_v2".
-MIXED_GATED_V2 = {"rtrl_a2c_box_actions"}
+# Files saved with the default "mixed_gated_v2": one at 72 units a head, wider than "mixed_gated_v3" (the same layer)
+# reads its eLSTM outputs normalized (it loads as "mixed_gated_v2", read as it is).
+MIXED_GATED_V2 = {"rtrl_a2c_box_actions", "rtrl_ppo_mixed_gated_v2_wide"}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -48,7 +51,9 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     saved with "mixed_gated" before the eLSTM units had an output scale (31cccc2) loads as that layer, unscaled; so
     does one saved at 72 units a head by the last commit whose default was "mixed_gated" (40a0d54). A file with
     continuous actions saved by the last main whose RTRLA2C gave them no entropy bonus by default (dc7f88d) loads as
-    the "mixed_gated_v2" it was saved with.
+    the "mixed_gated_v2" it was saved with; so does one saved at 72 units a head with a critic cell (040f41c), wider
+    than "mixed_gated_v3" reads its eLSTM outputs normalized: its heads read the cell's outputs as they are, and its
+    values are the saved ones.
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -61,11 +66,18 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
         assert model.policy.cell.elstm.output_scale == 1.0
     elif name in MIXED_GATED_V2:
         assert model.policy.cell_name == "mixed_gated_v2" and model.policy.cell.gated is not None
+        h = th.randn(2, model.policy.cell.state_size)
+        assert model.policy.cell.elstm_read_norm == 0.0 and model.policy.cell.read_out(h) is h
     else:
         assert getattr(model.policy.cell, "gated", None) is None
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
         starts = np.array([t == 0, t in (0, 6)])
+        if "value" in expected:  # recorded for the files saved since the heads read the cell through read_out
+            before = np.zeros(model.policy.state_shape(2), np.float32) if state is None else state[0]
+            with th.no_grad():
+                values = model.policy.predict_values(th.as_tensor(obs), th.as_tensor(before[0]), th.as_tensor(starts))
+            np.testing.assert_allclose(values.flatten(), expected["value"], rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
         action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
         if action.dtype.kind == "f":  # continuous actions: float32 sums, as the state below
             np.testing.assert_allclose(action, np.array(expected["action"]), rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
@@ -87,6 +99,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_ppo_mixed_gated_default": "31cccc2",
         "rtrl_a2c_mixed_gated_wide": "40a0d54",
         "rtrl_a2c_box_actions": "dc7f88d",
+        "rtrl_ppo_mixed_gated_v2_wide": "040f41c",
     }
 
 

@@ -40,6 +40,12 @@ MODELS = {
     "rtrl_a2c_mixed_gated_wide": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=72))),
     # Continuous actions, saved by the last main whose RTRLA2C gave them no entropy bonus by default (dc7f88d).
     "rtrl_a2c_box_actions": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=8))),
+    # The default "mixed_gated_v2" wider than 64 units, with a critic cell (040f41c): "mixed_gated_v3", the same layer,
+    # reads its eLSTM outputs normalized there, so the file's values show which read it loads with.
+    "rtrl_ppo_mixed_gated_v2_wide": (
+        RTRLPPO,
+        dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=72, enable_critic_lstm=True)),
+    ),
 }
 # The models' tasks: the delayed recall (3 inputs, 2 actions) unless named here; Pendulum-v1 has 3 inputs too.
 ENVS = {"rtrl_a2c_box_actions": ("Pendulum-v1", {})}
@@ -52,12 +58,18 @@ def observations() -> np.ndarray:
 
 
 def predictions(model) -> list:
-    """Greedy actions and the cell states along :func:`observations`, with an episode start at step 6 of env 1."""
+    """
+    Greedy actions, the values and the cell states along :func:`observations`, with an episode start at step 6 of
+    env 1. The values are the critic's at each step from the state before it: they move with anything the heads read.
+    """
     state, out = None, []
     for t, obs in enumerate(observations()):
         starts = np.array([t == 0, t in (0, 6)])
+        before = np.zeros(model.policy.state_shape(len(obs)), np.float32) if state is None else state[0]
+        with th.no_grad():
+            values = model.policy.predict_values(th.as_tensor(obs), th.as_tensor(before[0]), th.as_tensor(starts))
         action, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
-        out.append({"action": action.tolist(), "state": state[0].tolist()})
+        out.append({"action": action.tolist(), "value": values.flatten().tolist(), "state": state[0].tolist()})
     return out
 
 
