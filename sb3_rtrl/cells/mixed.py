@@ -215,10 +215,11 @@ class MixedCell(ElementwiseRecurrentCell):
     def read_out(self, h: th.Tensor) -> th.Tensor:
         if not self.elstm_read_norm:
             return h
-        # Each group's units alone (an actor's normalization must not read the critic's units); the eLSTM units lead.
-        grouped, n = h.unflatten(-1, (self.groups, -1)), self.elstm_width
-        elstm = th.nn.functional.layer_norm(grouped[..., :n], (n,)) * self.elstm_read_norm
-        return th.cat([elstm, grouped[..., n:]], dim=-1).flatten(-2)
+        # Each group's eLSTM units alone (an actor's normalization must not read the critic's units).
+        parts = self.split_parts(h)
+        elstm = parts[0].unflatten(-1, (self.groups, self.elstm_width))
+        parts[0] = (th.nn.functional.layer_norm(elstm, (self.elstm_width,)) * self.elstm_read_norm).flatten(-2)
+        return self.join_parts(parts)
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False
