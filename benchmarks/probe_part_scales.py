@@ -13,12 +13,16 @@ patches the policy's private ``_heads``). The package's own keyword scales the e
 their init (their gradients are zeroed before each optimizer step); ``--zero-gate-weights`` starts their gate input
 weights ``G`` at zero, so that their decays do not depend on the input at init; ``--squash-gated`` makes the heads
 read ``tanh`` of the gated outputs (after the scales). With a critic cell (two groups of units), ``--group 0`` or
-``--group 1`` applies the scales to the actor's or the critic's units only.
+``--group 1`` applies the scales to the actor's or the critic's units only. Two other reads of the eLSTM part:
+``--straight-through`` makes the heads read the cell's own read (``read_out``: ``"mixed_gated_v3"``'s normalized eLSTM
+outputs) while the loss's gradient reaches the outputs as if they were read as they are; ``--read-both G`` widens the
+heads' first layer so that they read the outputs as they are and, beside them, the eLSTM part normalized over its units
+times ``G`` (one group of units only).
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
-        [--freeze-gated] [--zero-gate-weights] [--squash-gated] -- --env
+        [--freeze-gated] [--zero-gate-weights] [--squash-gated] [--straight-through] [--read-both G] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -28,14 +32,17 @@ import argparse
 import ast
 import os
 import sys
+from functools import partial
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.torch_layers import MlpExtractor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import setup_threads  # noqa: E402
 
 from sb3_rtrl import RTRLPPO  # noqa: E402
+from sb3_rtrl.cells.mixed import MixedCell  # noqa: E402
 from sb3_rtrl.common.recurrent import policies  # noqa: E402
 from sb3_rtrl.envs.factory import make_env  # noqa: E402
 
@@ -126,6 +133,45 @@ def patch_gated(freeze: bool, zero_gate_weights: bool) -> None:
     policies.RTRLActorCriticPolicy.__init__ = patched  # type: ignore[method-assign]
 
 
+def patch_straight_through() -> None:
+    original = MixedCell.read_out
+
+    def straight_through(self, h: th.Tensor) -> th.Tensor:
+        read = original(self, h)
+        # Forward: the cell's read; backward: the identity, as for outputs read as they are.
+        return h if read is h else h + (read - h).detach()
+
+    MixedCell.read_out = straight_through  # type: ignore[method-assign]
+
+
+def patch_read_both(gain: float) -> None:
+    init, heads = policies.RTRLActorCriticPolicy.__init__, policies.RTRLActorCriticPolicy._heads
+
+    def widened(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.cell.groups != 1:
+            raise ValueError("--read-both reads one group of units (no critic cell)")
+        if getattr(self.cell, "elstm_read_norm", None):
+            raise ValueError(
+                "--read-both reads the outputs as they are beside the normalized part: not with a normalized read"
+            )
+        extra = self.cell.split_parts(th.zeros(1, self.cell.state_size))[0].shape[-1]
+        width = self.mlp_extractor.policy_net[0].in_features + extra
+        self.mlp_extractor = MlpExtractor(width, self.net_arch, self.activation_fn, device=self.device)
+        if self.ortho_init:
+            self.mlp_extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
+        # The optimizer was made over the old first layer: make it again, as the policy does after making its cell.
+        params = [p for p in self.parameters() if p.requires_grad]
+        self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
+
+    def both(self, h: th.Tensor, x: th.Tensor):
+        elstm = self.cell.split_parts(h)[0]
+        return heads(self, th.cat([h, th.nn.functional.layer_norm(elstm, (elstm.shape[-1],)) * gain], dim=-1), x)
+
+    policies.RTRLActorCriticPolicy.__init__ = widened  # type: ignore[method-assign]
+    policies.RTRLActorCriticPolicy._heads = both  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -139,6 +185,12 @@ def main() -> None:
     compare_parser.add_argument("--freeze-gated", action="store_true")
     compare_parser.add_argument("--zero-gate-weights", action="store_true")
     compare_parser.add_argument("--squash-gated", action="store_true", help="the heads read tanh of the gated outputs")
+    compare_parser.add_argument(
+        "--straight-through", action="store_true", help="the cell's read forward, the outputs' own gradient backward"
+    )
+    compare_parser.add_argument(
+        "--read-both", type=float, metavar="G", help="the raw outputs and the eLSTM part normalized x G"
+    )
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
@@ -147,7 +199,12 @@ def main() -> None:
         return
     from sb3_rtrl.cli import main as cli_main
 
+    if args.read_both is not None:
+        # Before the scales' patch, which then scales the outputs read as they are, not the wider read.
+        patch_read_both(args.read_both)
     patch_heads(args.scales, args.group, args.squash_gated)
+    if args.straight_through:
+        patch_straight_through()
     if args.freeze_gated or args.zero_gate_weights:
         patch_gated(args.freeze_gated, args.zero_gate_weights)
     rest = [a for a in args.compare_args if a != "--"]
