@@ -156,7 +156,8 @@ def patch_read_both(gain: float) -> None:
                 "--read-both reads the outputs as they are beside the normalized part: not with a normalized read"
             )
         extra = self.cell.split_parts(th.zeros(1, self.cell.state_size))[0].shape[-1]
-        width = self.mlp_extractor.policy_net[0].in_features + extra
+        # The width the policy gives its MLP (the cell's output, and its input beside it with the skip), plus the extra.
+        width = self.hidden_size + (self.read_size if self.skip_connection else 0) + extra
         self.mlp_extractor = MlpExtractor(width, self.net_arch, self.activation_fn, device=self.device)
         if self.ortho_init:
             self.mlp_extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
