@@ -17,12 +17,16 @@ read ``tanh`` of the gated outputs (after the scales). With a critic cell (two g
 ``--straight-through`` makes the heads read the cell's own read (``read_out``: ``"mixed_gated_v3"``'s normalized eLSTM
 outputs) while the loss's gradient reaches the outputs as if they were read as they are; ``--read-both G`` widens the
 heads' first layer so that they read the outputs as they are and, beside them, the eLSTM part normalized over its units
-times ``G`` (one group of units only).
+times ``G`` (one group of units only). ``--split-heads`` gives each part its own MLP (``net_arch``, reading that part and,
+with the skip connection, the cell's input) and sums their latents before the action and value layers, so that no
+part's variation reaches another part's first layer (one group of units only); ``--split-heads 0/12`` reads the eLSTM
+part with one MLP and the RTU and gated parts together with another (parts 0, 1, 2 as in ``--scales``).
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
-        [--freeze-gated] [--zero-gate-weights] [--squash-gated] [--straight-through] [--read-both G] -- --env
+        [--freeze-gated] [--zero-gate-weights] [--squash-gated] [--straight-through] [--read-both G]
+        [--split-heads [SETS]] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -173,6 +177,43 @@ def patch_read_both(gain: float) -> None:
     policies.RTRLActorCriticPolicy._heads = both  # type: ignore[method-assign]
 
 
+def patch_split_heads(spec: str) -> None:
+    try:
+        sets = [[int(part) for part in chunk] for chunk in spec.split("/")]
+    except ValueError as err:
+        raise SystemExit(f"--split-heads {spec!r}: sets of the parts 0, 1, 2 apart by '/', such as 0/12") from err
+    if sorted(sum(sets, [])) != [0, 1, 2] or not all(sets):
+        raise SystemExit(f"--split-heads {spec!r}: each of the parts 0, 1, 2 in one set, such as 0/12")
+    init = policies.RTRLActorCriticPolicy.__init__
+
+    def split(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.cell.groups != 1:
+            raise ValueError("--split-heads reads one group of units (no critic cell)")
+        extra = self.read_size if self.skip_connection else 0
+        parts = [part.shape[-1] for part in self.cell.split_parts(th.zeros(1, self.cell.state_size))]
+        widths = [sum(parts[i] for i in chunk) for chunk in sets]
+        self.mlp_extractor = th.nn.ModuleList(
+            [MlpExtractor(width + extra, self.net_arch, self.activation_fn, device=self.device) for width in widths]
+        )
+        if self.ortho_init:
+            self.mlp_extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
+        params = [p for p in self.parameters() if p.requires_grad]
+        self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
+
+    def heads(self, h: th.Tensor, x: th.Tensor):
+        latent_pi, latent_vf = 0.0, 0.0
+        parts = self.cell.split_parts(self.cell.read_out(h))
+        for extractor, chunk in zip(self.mlp_extractor, sets):
+            part = th.cat([parts[i] for i in chunk], dim=-1)
+            pi, vf = extractor(th.cat([part, x], dim=-1) if self.skip_connection else part)
+            latent_pi, latent_vf = latent_pi + pi, latent_vf + vf
+        return self._get_action_dist_from_latent(latent_pi), self.value_net(latent_vf)
+
+    policies.RTRLActorCriticPolicy.__init__ = split  # type: ignore[method-assign]
+    policies.RTRLActorCriticPolicy._heads = heads  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -192,6 +233,13 @@ def main() -> None:
     compare_parser.add_argument(
         "--read-both", type=float, metavar="G", help="the raw outputs and the eLSTM part normalized x G"
     )
+    compare_parser.add_argument(
+        "--split-heads",
+        nargs="?",
+        const="0/1/2",
+        metavar="SETS",
+        help="each set of parts read by its own MLP, their latents summed (default: each part alone, 0/1/2)",
+    )
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
@@ -200,6 +248,10 @@ def main() -> None:
         return
     from sb3_rtrl.cli import main as cli_main
 
+    if args.split_heads is not None and args.read_both is not None:
+        raise SystemExit("--split-heads and --read-both are two reads of the parts: pick one")
+    if args.split_heads is not None:
+        patch_split_heads(args.split_heads)
     if args.read_both is not None:
         # Before the scales' patch, which then scales the outputs read as they are, not the wider read.
         patch_read_both(args.read_both)
