@@ -21,12 +21,16 @@ times ``G`` (one group of units only). ``--split-heads`` gives each part its own
 with the skip connection, the cell's input) and sums their latents before the action and value layers, so that no
 part's variation reaches another part's first layer (one group of units only); ``--split-heads 0/12`` reads the eLSTM
 part with one MLP and the RTU and gated parts together with another (parts 0, 1, 2 as in ``--scales``).
+``--learned-gains K`` multiplies each part's outputs (after ``--scales``) by a learned gain ``exp(K p)``, one ``p`` a part
+starting at 0 and trained with the policy (the optimizer moves ``p`` by about its learning rate a step, so ``K`` sets
+how fast a gain can move); ``--learned-shares K`` by ``3 softmax(K p)`` instead, gains that start at 1 and always sum
+to 3; one group of units only.
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
         [--freeze-gated] [--zero-gate-weights] [--squash-gated] [--straight-through] [--read-both G]
-        [--split-heads [SETS]] -- --env
+        [--split-heads [SETS]] [--learned-gains K | --learned-shares K] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -214,6 +218,38 @@ def patch_split_heads(spec: str) -> None:
     policies.RTRLActorCriticPolicy._heads = heads  # type: ignore[method-assign]
 
 
+def patch_learned_gains(speed: float, shares: bool) -> None:
+    init, heads = policies.RTRLActorCriticPolicy.__init__, policies.RTRLActorCriticPolicy._heads
+
+    def with_gains(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.cell.groups != 1:
+            raise ValueError("--learned-gains reads one group of units (no critic cell)")
+        self.part_log_gains = th.nn.Parameter(th.zeros(3, device=self.device))
+        params = [p for p in self.parameters() if p.requires_grad]
+        self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
+        steps = [0]
+
+        def report(optimizer, args, kwargs):
+            steps[0] += 1
+            if steps[0] % 2000 == 0:
+                gains = part_gains(self.part_log_gains.detach()).tolist()
+                print(f"learned gains after {steps[0]} steps: " + ", ".join(f"{g:.3f}" for g in gains), file=sys.stderr)
+
+        self.optimizer.register_step_post_hook(report)
+
+    def part_gains(p: th.Tensor) -> th.Tensor:
+        return 3 * th.softmax(speed * p, dim=0) if shares else th.exp(speed * p)
+
+    def gained(self, h: th.Tensor, x: th.Tensor):
+        gains = part_gains(self.part_log_gains).to(h.dtype)
+        h = self.cell.join_parts([part * gain for part, gain in zip(self.cell.split_parts(h), gains)])
+        return heads(self, h, x)
+
+    policies.RTRLActorCriticPolicy.__init__ = with_gains  # type: ignore[method-assign]
+    policies.RTRLActorCriticPolicy._heads = gained  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -240,6 +276,9 @@ def main() -> None:
         metavar="SETS",
         help="each set of parts read by its own MLP, their latents summed (default: each part alone, 0/1/2)",
     )
+    gains = compare_parser.add_mutually_exclusive_group()
+    gains.add_argument("--learned-gains", type=float, metavar="K", help="each part read times a gain exp(K p), p from 0")
+    gains.add_argument("--learned-shares", type=float, metavar="K", help="each part read times 3 softmax(K p), p from 0")
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
@@ -248,10 +287,14 @@ def main() -> None:
         return
     from sb3_rtrl.cli import main as cli_main
 
-    if args.split_heads is not None and args.read_both is not None:
-        raise SystemExit("--split-heads and --read-both are two reads of the parts: pick one")
+    speed = args.learned_gains if args.learned_gains is not None else args.learned_shares
+    if args.read_both is not None and (args.split_heads is not None or speed is not None):
+        raise SystemExit("--read-both widens the read that --split-heads and learned gains split into parts: not with them")
     if args.split_heads is not None:
         patch_split_heads(args.split_heads)
+    if speed is not None:
+        # Before the scales' patch, which then scales the outputs before the gains.
+        patch_learned_gains(speed, shares=args.learned_shares is not None)
     if args.read_both is not None:
         # Before the scales' patch, which then scales the outputs read as they are, not the wider read.
         patch_read_both(args.read_both)
