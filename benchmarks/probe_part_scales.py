@@ -224,7 +224,7 @@ def patch_learned_gains(speed: float, shares: bool) -> None:
     def with_gains(self, *args, **kwargs):
         init(self, *args, **kwargs)
         if self.cell.groups != 1:
-            raise ValueError("--learned-gains reads one group of units (no critic cell)")
+            raise ValueError("learned gains read one group of units (no critic cell)")
         self.part_log_gains = th.nn.Parameter(th.zeros(3, device=self.device))
         params = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
