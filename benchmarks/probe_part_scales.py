@@ -20,7 +20,8 @@ heads' first layer so that they read the outputs as they are and, beside them, t
 times ``G`` (one group of units only). ``--split-heads`` gives each part its own MLP (``net_arch``, reading that part and,
 with the skip connection, the cell's input) and sums their latents before the action and value layers, so that no
 part's variation reaches another part's first layer (one group of units only); ``--split-heads 0/12`` reads the eLSTM
-part with one MLP and the RTU and gated parts together with another (parts 0, 1, 2 as in ``--scales``).
+part with one MLP and the RTU and gated parts together with another (parts 0, 1, 2 as in ``--scales``);
+``--split-mean`` averages the latents instead of summing them.
 ``--learned-gains K`` multiplies each part's outputs (after ``--scales``) by a learned gain ``exp(K p)``, one ``p`` a part
 starting at 0 and trained with the policy (the optimizer moves ``p`` by about its learning rate a step, so ``K`` sets
 how fast a gain can move); ``--learned-shares K`` by ``3 softmax(K p)`` instead, gains that start at 1 and always sum
@@ -30,7 +31,7 @@ to 3; one group of units only.
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
         [--freeze-gated] [--zero-gate-weights] [--squash-gated] [--straight-through] [--read-both G]
-        [--split-heads [SETS]] [--learned-gains K | --learned-shares K] -- --env
+        [--split-heads [SETS] [--split-mean]] [--learned-gains K | --learned-shares K] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -181,7 +182,7 @@ def patch_read_both(gain: float) -> None:
     policies.RTRLActorCriticPolicy._heads = both  # type: ignore[method-assign]
 
 
-def patch_split_heads(spec: str) -> None:
+def patch_split_heads(spec: str, mean: bool = False) -> None:
     try:
         sets = [[int(part) for part in chunk] for chunk in spec.split("/")]
     except ValueError as err:
@@ -212,6 +213,8 @@ def patch_split_heads(spec: str) -> None:
             part = th.cat([parts[i] for i in chunk], dim=-1)
             pi, vf = extractor(th.cat([part, x], dim=-1) if self.skip_connection else part)
             latent_pi, latent_vf = latent_pi + pi, latent_vf + vf
+        if mean:
+            latent_pi, latent_vf = latent_pi / len(sets), latent_vf / len(sets)
         return self._get_action_dist_from_latent(latent_pi), self.value_net(latent_vf)
 
     policies.RTRLActorCriticPolicy.__init__ = split  # type: ignore[method-assign]
@@ -276,6 +279,7 @@ def main() -> None:
         metavar="SETS",
         help="each set of parts read by its own MLP, their latents summed (default: each part alone, 0/1/2)",
     )
+    compare_parser.add_argument("--split-mean", action="store_true", help="with --split-heads: average the latents")
     gains = compare_parser.add_mutually_exclusive_group()
     gains.add_argument("--learned-gains", type=float, metavar="K", help="each part read times a gain exp(K p), p from 0")
     gains.add_argument("--learned-shares", type=float, metavar="K", help="each part read times 3 softmax(K p), p from 0")
@@ -290,8 +294,10 @@ def main() -> None:
     speed = args.learned_gains if args.learned_gains is not None else args.learned_shares
     if args.read_both is not None and (args.split_heads is not None or speed is not None):
         raise SystemExit("--read-both widens the read that --split-heads and learned gains split into parts: not with them")
+    if args.split_mean and args.split_heads is None:
+        raise SystemExit("--split-mean averages the latents of --split-heads: give --split-heads too")
     if args.split_heads is not None:
-        patch_split_heads(args.split_heads)
+        patch_split_heads(args.split_heads, args.split_mean)
     if speed is not None:
         # Before the scales' patch, which then scales the outputs before the gains.
         patch_learned_gains(speed, shares=args.learned_shares is not None)
