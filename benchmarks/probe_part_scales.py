@@ -153,13 +153,23 @@ def patch_straight_through() -> None:
     MixedCell.read_out = straight_through  # type: ignore[method-assign]
 
 
+def check_one_group(policy: policies.RTRLActorCriticPolicy, option: str) -> None:
+    if policy.cell.groups != 1:
+        raise ValueError(f"{option}: one group of units only (no critic cell)")
+
+
+def remake_optimizer(policy: policies.RTRLActorCriticPolicy) -> None:
+    # The optimizer was made over the old modules: make it again, as the policy does after making its cell.
+    params = [p for p in policy.parameters() if p.requires_grad]
+    policy.optimizer = policy.optimizer_class(params, lr=policy.optimizer.param_groups[0]["lr"], **policy.optimizer_kwargs)
+
+
 def patch_read_both(gain: float) -> None:
     init, heads = policies.RTRLActorCriticPolicy.__init__, policies.RTRLActorCriticPolicy._heads
 
     def widened(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        if self.cell.groups != 1:
-            raise ValueError("--read-both reads one group of units (no critic cell)")
+        check_one_group(self, "--read-both")
         if getattr(self.cell, "elstm_read_norm", None):
             raise ValueError(
                 "--read-both reads the outputs as they are beside the normalized part: not with a normalized read"
@@ -170,9 +180,7 @@ def patch_read_both(gain: float) -> None:
         self.mlp_extractor = MlpExtractor(width, self.net_arch, self.activation_fn, device=self.device)
         if self.ortho_init:
             self.mlp_extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
-        # The optimizer was made over the old first layer: make it again, as the policy does after making its cell.
-        params = [p for p in self.parameters() if p.requires_grad]
-        self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
+        remake_optimizer(self)
 
     def both(self, h: th.Tensor, x: th.Tensor):
         elstm = self.cell.split_parts(h)[0]
@@ -193,8 +201,7 @@ def patch_split_heads(spec: str, mean: bool = False) -> None:
 
     def split(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        if self.cell.groups != 1:
-            raise ValueError("--split-heads reads one group of units (no critic cell)")
+        check_one_group(self, "--split-heads")
         extra = self.read_size if self.skip_connection else 0
         parts = [part.shape[-1] for part in self.cell.split_parts(th.zeros(1, self.cell.state_size))]
         widths = [sum(parts[i] for i in chunk) for chunk in sets]
@@ -203,8 +210,7 @@ def patch_split_heads(spec: str, mean: bool = False) -> None:
         )
         if self.ortho_init:
             self.mlp_extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
-        params = [p for p in self.parameters() if p.requires_grad]
-        self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
+        remake_optimizer(self)
 
     def heads(self, h: th.Tensor, x: th.Tensor):
         latent_pi, latent_vf = 0.0, 0.0
@@ -226,11 +232,9 @@ def patch_learned_gains(speed: float, shares: bool) -> None:
 
     def with_gains(self, *args, **kwargs):
         init(self, *args, **kwargs)
-        if self.cell.groups != 1:
-            raise ValueError("learned gains read one group of units (no critic cell)")
+        check_one_group(self, "--learned-gains and --learned-shares")
         self.part_log_gains = th.nn.Parameter(th.zeros(3, device=self.device))
-        params = [p for p in self.parameters() if p.requires_grad]
-        self.optimizer = self.optimizer_class(params, lr=self.optimizer.param_groups[0]["lr"], **self.optimizer_kwargs)
+        remake_optimizer(self)
         steps = [0]
 
         def report(optimizer, args, kwargs):
