@@ -25,13 +25,14 @@ part with one MLP and the RTU and gated parts together with another (parts 0, 1,
 ``--learned-gains K`` multiplies each part's outputs (after ``--scales``) by a learned gain ``exp(K p)``, one ``p`` a part
 starting at 0 and trained with the policy (the optimizer moves ``p`` by about its learning rate a step, so ``K`` sets
 how fast a gain can move); ``--learned-shares K`` by ``3 softmax(K p)`` instead, gains that start at 1 and always sum
-to 3; one group of units only.
+to 3; one group of units only. ``--latent-scales PI VF`` multiplies the latents (after ``--split-heads``' sum or mean)
+by ``PI`` before the action layer and by ``VF`` before the value layer.
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py compare --scales 1 0.25 0.25 [--group G]
         [--freeze-gated] [--zero-gate-weights] [--squash-gated] [--straight-through] [--read-both G]
-        [--split-heads [SETS] [--split-mean]] [--learned-gains K | --learned-shares K] -- --env
+        [--split-heads [SETS] [--split-mean]] [--learned-gains K | --learned-shares K] [--latent-scales PI VF] -- --env
         popgym-CountRecallEasy-v0 --learners rtrl_ppo --steps 100000 --seeds 2 --jobs 1 --out DIR
 """
 
@@ -257,6 +258,21 @@ def patch_learned_gains(speed: float, shares: bool) -> None:
     policies.RTRLActorCriticPolicy._heads = gained  # type: ignore[method-assign]
 
 
+def patch_latent_scales(pi: float, vf: float) -> None:
+    init, dist = policies.RTRLActorCriticPolicy.__init__, policies.RTRLActorCriticPolicy._get_action_dist_from_latent
+
+    def with_scales(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        # value_net reads only the latent, so a pre-hook scales what every caller gives it.
+        self.value_net.register_forward_pre_hook(lambda module, inputs: (inputs[0] * vf,))
+
+    def scaled(self, latent_pi: th.Tensor):
+        return dist(self, latent_pi * pi)
+
+    policies.RTRLActorCriticPolicy.__init__ = with_scales  # type: ignore[method-assign]
+    policies.RTRLActorCriticPolicy._get_action_dist_from_latent = scaled  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -287,6 +303,9 @@ def main() -> None:
     gains = compare_parser.add_mutually_exclusive_group()
     gains.add_argument("--learned-gains", type=float, metavar="K", help="each part read times a gain exp(K p), p from 0")
     gains.add_argument("--learned-shares", type=float, metavar="K", help="each part read times 3 softmax(K p), p from 0")
+    compare_parser.add_argument(
+        "--latent-scales", type=float, nargs=2, metavar=("PI", "VF"), help="the latents times PI and VF before the heads"
+    )
     compare_parser.add_argument("compare_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     setup_threads()
@@ -309,6 +328,8 @@ def main() -> None:
         # Before the scales' patch, which then scales the outputs read as they are, not the wider read.
         patch_read_both(args.read_both)
     patch_heads(args.scales, args.group, args.squash_gated)
+    if args.latent_scales is not None:
+        patch_latent_scales(*args.latent_scales)
     if args.straight_through:
         patch_straight_through()
     if args.freeze_gated or args.zero_gate_weights:
