@@ -139,7 +139,9 @@ def rollout_actions(model, env, steps=15, seed=0):
 
 
 @pytest.mark.parametrize(
-    "cell_kwargs", [dict(forget_bias=2.0), dict(cell="rtu", cell_kwargs=dict(activation="relu"))], ids=["elstm", "rtu"]
+    "cell_kwargs",
+    [dict(forget_bias=2.0), dict(cell="rtu", cell_kwargs=dict(activation="relu")), dict(action_latent_gain=3.0)],
+    ids=["elstm", "rtu", "action-gain"],
 )
 def test_save_load_round_trip_and_resume(tmp_path, cell_kwargs):
     env = recall_env()
@@ -150,6 +152,7 @@ def test_save_load_round_trip_and_resume(tmp_path, cell_kwargs):
     loaded = RTRLA2C.load(tmp_path / "model.zip", env=recall_env(n_envs=3))
     # The cell and its keywords come back (forget_bias 2.0, the RTU's ReLU).
     assert repr(loaded.policy.cell) == repr(model.policy.cell)
+    assert loaded.policy.action_latent_gain == model.policy.action_latent_gain
     np.testing.assert_array_equal(rollout_actions(loaded, recall_env()), before)
     for p, q in zip(model.policy.parameters(), loaded.policy.parameters()):
         assert th.equal(p, q)

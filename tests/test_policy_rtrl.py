@@ -22,6 +22,8 @@ OPTIONS = [
     dict(
         net_arch=dict(pi=[4], vf=[6]), skip_connection=True, share_features_extractor=False, prev_action=True, prev_reward=True
     ),
+    # The actor's latent scaled before the action layer.
+    dict(net_arch=[6, 5], skip_connection=True, action_latent_gain=3.0),
     # The RTU cell (an even hidden size: pairs of reals), with the default network and with separate extractors.
     dict(cell="rtu", hidden_size=6, net_arch=[6, 5], skip_connection=True, prev_action=True, prev_reward=True),
     dict(
@@ -33,7 +35,16 @@ OPTIONS = [
         share_features_extractor=False,
     ),
 ]
-IDS = ["paper", "skip+mlp", "skip+mlp+spread+prev", "critic-cell", "critic-extractor", "rtu", "rtu-relu-critic-extractor"]
+IDS = [
+    "paper",
+    "skip+mlp",
+    "skip+mlp+spread+prev",
+    "critic-cell",
+    "critic-extractor",
+    "action-gain",
+    "rtu",
+    "rtu-relu-critic-extractor",
+]
 
 
 def sequence(policy: RTRLActorCriticPolicy, steps: int, batch: int, generator: th.Generator) -> dict:
@@ -110,6 +121,34 @@ def test_segment_gradients_sum_to_autograd_over_the_uncut_sequence(options):
     recurrent = [names.index(f"cell.{spec.name}") for spec in policy.cell.rtrl_specs]
     got = th.cat([policy.cell.get_parameter(names[i][len("cell.") :]).grad.flatten() for i in recurrent])
     assert not np.allclose(got.numpy(), th.cat([truth[i].flatten() for i in recurrent]).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1, 1, (2,))], ids=["discrete", "box"])
+def test_the_action_latent_gain_is_the_action_layer_scaled(action_space):
+    def make(gain):
+        th.manual_seed(0)
+        kwargs = dict(hidden_size=5, net_arch=[6], action_latent_gain=gain)
+        return RTRLActorCriticPolicy(spaces.Box(-1, 1, (3,)), action_space, lambda _: 1e-3, **kwargs).double()
+
+    plain, scaled = make(1.0), make(3.0)
+    # The gain is no parameter: both start from the same weights.
+    for p, q in zip(plain.parameters(), scaled.parameters()):
+        assert th.equal(p, q)
+    with th.no_grad():
+        plain.action_net.weight.mul_(3.0)
+    h = th.randn(4, plain.cell.state_size, dtype=th.float64)
+    x = th.randn(4, 3, dtype=th.float64)
+
+    def actions(dist):
+        return dist.distribution.logits if isinstance(action_space, spaces.Discrete) else dist.distribution.mean
+
+    (dist_plain, values_plain), (dist_scaled, values_scaled) = plain._heads(h, x), scaled._heads(h, x)
+    th.testing.assert_close(actions(dist_scaled), actions(dist_plain), rtol=1e-12, atol=1e-12)
+    # The values do not see the gain, and at gain 1 the actions differ.
+    assert th.equal(values_plain, values_scaled)
+    with th.no_grad():
+        plain.action_net.weight.div_(3.0)
+    assert not th.allclose(actions(plain._heads(h, x)[0]), actions(dist_scaled))
 
 
 class LinearExtractor(BaseFeaturesExtractor):

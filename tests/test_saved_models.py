@@ -70,6 +70,8 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
         assert model.policy.cell.elstm_read_norm == 0.0 and model.policy.cell.read_out(h) is h
     else:
         assert getattr(model.policy.cell, "gated", None) is None
+    # Saved before the action latent's gain existed: SB3's head, the latent as it is.
+    assert model.policy.action_latent_gain == 1.0
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
         starts = np.array([t == 0, t in (0, 6)])

@@ -115,6 +115,9 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param enable_critic_lstm: RecurrentPPO's keyword. True: the critic's own cell (``shared_lstm`` must not be
         True, as in RecurrentPPO). False with ``shared_lstm=False`` (a critic without memory) is refused
     :param lstm_kwargs: RecurrentPPO's keyword; must be empty
+    :param action_latent_gain: the actor's latent (the MLP's last layer) times this before the action layer (a real
+        number above 0; default 1.0, SB3's head). Above 1 the action layer starts larger and each update moves the
+        actions further, while the value head and the critic's share of the trunk's gradient stay as they are
     """
 
     def __init__(
@@ -152,8 +155,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         shared_lstm: bool | None = None,
         enable_critic_lstm: bool | None = None,
         lstm_kwargs: dict[str, Any] | None = None,
+        action_latent_gain: float = 1.0,
     ) -> None:
         check_observation_space(observation_space)
+        # Finite and above 0: at 0 the actions would ignore the observations, below it the gradient would flip.
+        self.action_latent_gain = check_number("action_latent_gain", action_latent_gain, 0.0, low_open=True)
         flags = dict(
             ortho_init=ortho_init,
             use_sde=use_sde,
@@ -277,6 +283,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             share_features_extractor=self.share_features_extractor,
             shared_lstm=not self.critic_cell,
             enable_critic_lstm=self.critic_cell,
+            action_latent_gain=self.action_latent_gain,
         )
         return data
 
@@ -353,6 +360,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             latent_pi, latent_vf = self.mlp_extractor.forward_actor(h_pi), self.mlp_extractor.forward_critic(h_vf)
         else:
             latent_pi, latent_vf = self.mlp_extractor(th.cat([h, x], dim=-1) if self.skip_connection else h)
+        if self.action_latent_gain != 1.0:
+            latent_pi = latent_pi * self.action_latent_gain
         return self._get_action_dist_from_latent(latent_pi), self.value_net(latent_vf)
 
     # ------------------------------------------------------------------ acting (one step, no sensitivities)
