@@ -115,9 +115,11 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param enable_critic_lstm: RecurrentPPO's keyword. True: the critic's own cell (``shared_lstm`` must not be
         True, as in RecurrentPPO). False with ``shared_lstm=False`` (a critic without memory) is refused
     :param lstm_kwargs: RecurrentPPO's keyword; must be empty
-    :param action_latent_gain: the actor's latent (the MLP's last layer) times this before the action layer (a real
-        number above 0; default 1.0, SB3's head). Above 1 the action layer starts larger and each update moves the
-        actions further, while the value head and the critic's share of the trunk's gradient stay as they are
+    :param action_latent_gain: the actor's latent (the MLP's last layer) times this before the action layer and, with
+        gSDE, the features its noise reads (a real number above 0; default 1.0, SB3's head). Above 1 the actions start
+        and move further per update (Adam's steps on the action layer keep their size, its input grows), and the
+        policy loss's gradient into the MLP and the cell grows by the gain against the value loss's; the value head
+        is unchanged
     """
 
     def __init__(
