@@ -26,7 +26,8 @@ part with one MLP and the RTU and gated parts together with another (parts 0, 1,
 starting at 0 and trained with the policy (the optimizer moves ``p`` by about its learning rate a step, so ``K`` sets
 how fast a gain can move); ``--learned-shares K`` by ``3 softmax(K p)`` instead, gains that start at 1 and always sum
 to 3; one group of units only. ``--latent-scales PI VF`` multiplies the latents (after ``--split-heads``' sum or mean)
-by ``PI`` before the action layer and by ``VF`` before the value layer.
+by ``PI`` before the action layer and by ``VF`` before the value layer, after the policy's own ``action_latent_gain``
+(2 in RTRLPPO's default network: name ``action_latent_gain=1.0`` to scale SB3's head).
 
     OMP_NUM_THREADS=1 python benchmarks/probe_part_scales.py measure --cell mixed_gated popgym-CountRecallEasy-v0
         [--cell-kwargs "{'elstm_output_scale': 4.0}"]

@@ -309,6 +309,35 @@ def test_recurrent_ppo_script_runs_with_the_class_changed(tmp_path):
         assert key in loaded.logger.name_to_value
 
 
+@pytest.mark.parametrize(
+    "policy_kwargs, gain",
+    [
+        (None, 2.0),
+        (dict(lstm_hidden_size=16), 2.0),
+        (dict(cell="mixed_gated_v2"), 2.0),  # the default cell named: the default network still
+        (dict(action_latent_gain=1.0), 1.0),
+        (dict(cell="elstm"), 1.0),
+        (dict(cell="rtu"), 1.0),
+    ],
+)
+def test_the_default_network_reads_its_actions_at_twice_the_latent(tmp_path, policy_kwargs, gain):
+    """
+    RTRLPPO's default cell gets the action layer's gain 2 unless the gain is named; another cell keeps SB3's head. A new
+    model names the gain in its saved policy_kwargs, so it keeps it through save and load, safely too.
+    """
+    from sb3_rtrl import RTRLA2C
+    from sb3_rtrl.safe_load import load_model
+
+    model = RTRLPPO("MlpLstmPolicy", recall_env(), n_steps=8, batch_size=8, policy_kwargs=policy_kwargs, seed=0)
+    assert model.policy.action_latent_gain == gain
+    model.save(tmp_path / "ppo.zip")
+    for loaded in (RTRLPPO.load(tmp_path / "ppo.zip"), load_model(tmp_path / "ppo.zip")):
+        assert loaded.policy.action_latent_gain == gain
+        assert loaded.policy_kwargs == model.policy_kwargs
+    # RTRLA2C's default network keeps SB3's head.
+    assert RTRLA2C("MlpLstmPolicy", recall_env(), policy_kwargs=policy_kwargs).policy.action_latent_gain == 1.0
+
+
 @pytest.mark.parametrize("cell", ["elstm", "rtu"])
 def test_safe_load_of_an_rtrl_ppo_model(tmp_path, cell):
     from sb3_rtrl.safe_load import load_model

@@ -26,6 +26,7 @@ CELLS = {
     "rtrl_a2c_mixed_gated_wide": MixedCell,
     "rtrl_a2c_box_actions": MixedCell,
     "rtrl_ppo_mixed_gated_v2_wide": MixedCell,
+    "rtrl_ppo_default_before_gain": MixedCell,
 }
 # Files saved with the default "mixed_gated": before the eLSTM units had an output scale (they load with their gated
 # units and their eLSTM outputs unscaled), and at 72 units, wider than "mixed_gated_v2" starts its gated units silent
@@ -33,7 +34,7 @@ CELLS = {
 MIXED_GATED = {"rtrl_ppo_mixed_gated_default", "rtrl_a2c_mixed_gated_wide"}
 # Files saved with the default "mixed_gated_v2": one at 72 units a head, wider than "mixed_gated_v3" (the same layer)
 # reads its eLSTM outputs normalized (it loads as "mixed_gated_v2", read as it is).
-MIXED_GATED_V2 = {"rtrl_a2c_box_actions", "rtrl_ppo_mixed_gated_v2_wide"}
+MIXED_GATED_V2 = {"rtrl_a2c_box_actions", "rtrl_ppo_mixed_gated_v2_wide", "rtrl_ppo_default_before_gain"}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -53,7 +54,8 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     continuous actions saved by the last main whose RTRLA2C gave them no entropy bonus by default (dc7f88d) loads as
     the "mixed_gated_v2" it was saved with; so does one saved at 72 units a head with a critic cell (040f41c), wider
     than "mixed_gated_v3" reads its eLSTM outputs normalized: its heads read the cell's outputs as they are, and its
-    values are the saved ones.
+    values are the saved ones. Every file loads with SB3's head (the action layer's gain 1), including RTRLPPO's
+    default network saved by the last main before its gain became 2 (16b8265).
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -70,7 +72,7 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
         assert model.policy.cell.elstm_read_norm == 0.0 and model.policy.cell.read_out(h) is h
     else:
         assert getattr(model.policy.cell, "gated", None) is None
-    # Saved before the action latent's gain existed: SB3's head, the latent as it is.
+    # Saved before the action latent's gain existed, or before RTRLPPO's default network had 2: SB3's head.
     assert model.policy.action_latent_gain == 1.0
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
@@ -103,6 +105,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_a2c_mixed_gated_wide": "40a0d54",
         "rtrl_a2c_box_actions": "dc7f88d",
         "rtrl_ppo_mixed_gated_v2_wide": "040f41c",
+        "rtrl_ppo_default_before_gain": "16b8265",
     }
 
 

@@ -67,6 +67,9 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
     }
     policy: RTRLActorCriticPolicy
     rollout_buffer: RTRLRolloutBuffer
+    # The action layer's gain (``action_latent_gain``) a new model with the default cell gets unless it names one;
+    # other cells keep SB3's head (1.0), the one they were measured with.
+    default_action_latent_gain: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -84,9 +87,13 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
             supported_action_spaces=(spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
             **kwargs,
         )
-        # The cell is named in the saved policy_kwargs, so that a file keeps its cell when the default changes.
-        if isinstance(self.policy_kwargs, dict) and "cell" not in self.policy_kwargs:
-            self.policy_kwargs = {**self.policy_kwargs, "cell": DEFAULT_CELL}
+        # The cell, and the default cell's action layer gain, are named in the saved policy_kwargs, so that a file
+        # keeps them when the defaults change.
+        if isinstance(self.policy_kwargs, dict):
+            policy_kwargs = {"cell": DEFAULT_CELL, **self.policy_kwargs}
+            if policy_kwargs["cell"] == DEFAULT_CELL:
+                policy_kwargs.setdefault("action_latent_gain", self.default_action_latent_gain)
+            self.policy_kwargs = policy_kwargs
         # Checked against GRADIENTS and METHODS below.
         self.gradient = cast(Gradient, gradient)
         self.rtrl_method = cast(Method, rtrl_method)

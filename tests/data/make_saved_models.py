@@ -46,6 +46,8 @@ MODELS = {
         RTRLPPO,
         dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=72, enable_critic_lstm=True)),
     ),
+    # RTRLPPO's default network before its action layer's gain became 2 (16b8265): it names its cell and no gain.
+    "rtrl_ppo_default_before_gain": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=16))),
 }
 # The models' tasks: the delayed recall (3 inputs, 2 actions) unless named here; Pendulum-v1 has 3 inputs too.
 ENVS = {"rtrl_a2c_box_actions": ("Pendulum-v1", {})}
