@@ -116,10 +116,10 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         True, as in RecurrentPPO). False with ``shared_lstm=False`` (a critic without memory) is refused
     :param lstm_kwargs: RecurrentPPO's keyword; must be empty
     :param action_latent_gain: the actor's latent (the MLP's last layer) times this before the action layer and, with
-        gSDE, the features its noise reads (a real number above 0; default 1.0, SB3's head). Above 1 the actions start
-        and move further per update (Adam's steps on the action layer keep their size, its input grows), and the
-        policy loss's gradient into the MLP and the cell grows by the gain against the value loss's; the value head
-        is unchanged
+        gSDE, the features its noise reads (a real number above 0; default 1.0, SB3's head; RTRLPPO gives its default
+        cell 2.0 when none is named). Above 1 the actions start and move further per update (Adam's steps on the
+        action layer keep their size, its input grows), and the policy loss's gradient into the MLP and the cell grows
+        by the gain against the value loss's; the value head is unchanged
     """
 
     def __init__(
