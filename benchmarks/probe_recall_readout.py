@@ -9,7 +9,9 @@ return and, from the states at the query step of ``--episodes`` fresh episodes:
   the cue at all, at any scale;
 - ``between/within``: per part as the heads read it, and for the actor's logits, the root mean square distance of the
   class means from their mean against that of the states from their class mean: how large the cue is beside
-  everything else the heads see.
+  everything else the heads see;
+- ``best unit``: the unit of the layer whose own between/within is largest, that ratio and its between: a unit that
+  holds the cue cleanly, however small.
 
     OMP_NUM_THREADS=1 python benchmarks/probe_recall_readout.py --seed 1 [--steps 3000000] [--cell-kwargs
         '{"gated_fraction": 0.5}']
@@ -65,6 +67,13 @@ def between_within(h: np.ndarray, y: np.ndarray, cues: int) -> tuple[float, floa
     return float(between), float(within)
 
 
+def best_unit(h: np.ndarray, y: np.ndarray, cues: int) -> tuple[int, float, float]:
+    """The column of ``h`` with the largest between/within of its own (:func:`between_within`), that ratio, its between."""
+    ratios = [between_within(h[:, [unit]], y, cues) for unit in range(h.shape[1])]
+    unit = int(np.argmax([between / max(within, 1e-12) for between, within in ratios]))
+    return unit, ratios[unit][0] / max(ratios[unit][1], 1e-12), ratios[unit][0]
+
+
 class ReadoutProbe(BaseCallback):
     """Every ``every`` env steps: the greedy return on ``eval_env`` and the probes of the module docstring."""
 
@@ -98,7 +107,12 @@ class ReadoutProbe(BaseCallback):
             "{} {:.3f}/{:.3f}".format(n, *between_within(p.numpy(), self.y, self.cues)) for n, p in zip(names, parts)
         )
         sizes += " logits {:.3f}/{:.3f}".format(*between_within(logits.numpy(), self.y, self.cues))
-        print(f"{self.num_timesteps:>9} return {np.mean(returns):+.2f} | probe {probes} | between/within {sizes}", flush=True)
+        unit, ratio, between = best_unit(cell.read_out(query_h).numpy(), self.y, self.cues)
+        print(
+            f"{self.num_timesteps:>9} return {np.mean(returns):+.2f} | probe {probes} | between/within {sizes} | "
+            f"best unit {unit} {ratio:.2f} ({between:.3f})",
+            flush=True,
+        )
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next:

@@ -34,6 +34,17 @@ def test_a_state_that_holds_the_cue_is_read_and_sized(probe):
     assert between < 0.2 and within == pytest.approx(2.0, rel=0.1)
 
 
+def test_the_best_unit_is_the_one_that_holds_the_cue_cleanly_however_small(probe):
+    rng = np.random.default_rng(1)
+    cues = rng.integers(3, size=600)
+    clean = 0.01 * (cues == 0) + 0.001 * rng.normal(size=600)
+    unit, ratio, between = probe.best_unit(
+        np.c_[rng.normal(size=(600, 3)), clean, np.eye(3)[cues] + rng.normal(size=(600, 3))], cues, 3
+    )
+    # Class means 0.01, 0, 0 about their mean 0.01 / 3: an RMS distance of 0.01 sqrt(2) / 3.
+    assert unit == 3 and ratio > 3 and between == pytest.approx(0.01 * np.sqrt(2) / 3, rel=0.1)
+
+
 def test_the_script_reports_each_evaluation():
     command = [sys.executable, os.path.join(BENCHMARKS, "probe_recall_readout.py"), "--steps", "256", "--eval-every", "128"]
     command += ["--episodes", "30", "--delay", "5", "--eval-episodes", "2", "--n-envs", "2", "--n-steps", "4"]
@@ -41,4 +52,4 @@ def test_the_script_reports_each_evaluation():
     rows = [line for line in out.stdout.splitlines() if " return " in line]
     assert [int(row.split()[0]) for row in rows] == [128, 256]
     for row in rows:
-        assert "probe eLSTM" in row and "gated" in row and "logits" in row
+        assert "probe eLSTM" in row and "gated" in row and "logits" in row and "best unit" in row
