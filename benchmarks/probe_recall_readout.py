@@ -34,21 +34,12 @@ from stable_baselines3.common.vec_env import VecEnv
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import setup_threads  # noqa: E402
+from bench_supervised_recall import batch  # noqa: E402
 
 from sb3_rtrl import RTRLA2C  # noqa: E402
 from sb3_rtrl.cells import ElementwiseRecurrentCell, MixedCell  # noqa: E402
 from sb3_rtrl.common.recurrent.policies import RTRLActorCriticPolicy  # noqa: E402
 from sb3_rtrl.envs import make_env  # noqa: E402
-
-
-def episodes(rng: np.random.Generator, count: int, delay: int, cues: int, noise: int) -> tuple[th.Tensor, np.ndarray]:
-    """Observations ``(delay + 1, count, cues + 1 + noise)`` as DelayedRecallEnv writes them, and the cues."""
-    x = np.zeros((delay + 1, count, cues + 1 + noise), np.float32)
-    y = rng.integers(cues, size=count)
-    x[0, np.arange(count), y] = 1.0
-    x[delay, :, cues] = 1.0
-    x[:, :, cues + 1 :] = rng.uniform(-1.0, 1.0, (delay + 1, count, noise))
-    return th.from_numpy(x), y
 
 
 def probe_accuracy(h: np.ndarray, y: np.ndarray, cues: int) -> float:
@@ -152,7 +143,8 @@ def main() -> None:
     model = RTRLA2C(
         "MlpLstmPolicy", env, n_steps=args.n_steps, learning_rate=args.lr, seed=args.seed, policy_kwargs=policy_kwargs
     )
-    x, y = episodes(np.random.default_rng(12345), args.episodes, args.delay, args.cues, args.noise)
+    x, cues = batch(np.random.default_rng(12345), args.episodes, args.delay, args.cues, args.noise)
+    y = cues.numpy()
     print(model.policy.cell, flush=True)
     model.learn(args.steps, callback=ReadoutProbe(args.eval_every, eval_env, args.eval_episodes, x, y, args.cues))
 
