@@ -89,7 +89,8 @@ class ReadoutProbe(BaseCallback):
             distribution = policy._heads(query_h, query_x)[0]
             assert isinstance(distribution, CategoricalDistribution), "the task's actions are discrete"
             logits = distribution.distribution.logits
-            parts = cell.split_parts(cell.read_out(query_h)) if isinstance(cell, MixedCell) else [cell.read_out(query_h)]
+            read = cell.read_out(query_h)  # what the heads read
+            parts = cell.split_parts(read) if isinstance(cell, MixedCell) else [read]
         names = ["eLSTM", "RTU", "gated"][: len(parts)] if len(parts) > 1 else ["cell"]
         probes = " ".join(f"{n} {probe_accuracy(p.numpy(), self.y, self.cues):.2f}" for n, p in zip(names, parts))
         if len(parts) > 1:
@@ -98,7 +99,7 @@ class ReadoutProbe(BaseCallback):
             "{} {:.3f}/{:.3f}".format(n, *between_within(p.numpy(), self.y, self.cues)) for n, p in zip(names, parts)
         )
         sizes += " logits {:.3f}/{:.3f}".format(*between_within(logits.numpy(), self.y, self.cues))
-        unit, ratio, between = best_unit(cell.read_out(query_h).numpy(), self.y, self.cues)
+        unit, ratio, between = best_unit(read.numpy(), self.y, self.cues)
         print(
             f"{self.num_timesteps:>9} return {np.mean(returns):+.2f} | probe {probes} | between/within {sizes} | "
             f"best unit {unit} {ratio:.2f} ({between:.3f})",
