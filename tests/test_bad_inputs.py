@@ -178,7 +178,7 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     (
         "hidden_size below the default cell's least width",
         lambda: make(policy_kwargs=dict(hidden_size=3)),
-        r"hidden_size=3 with cell 'mixed_gated_v2': MixedCell needs .* at least 3 units per group .* beside its 1 gated",
+        r"hidden_size=3 with cell 'mixed_gated_v4': MixedCell needs .* at least 3 units per group .* beside its 1 gated",
     ),
     (
         "RTU, odd hidden_size with a critic cell",

@@ -168,7 +168,7 @@ def test_bad_sizes_rejected(cell_name):
 
 
 def test_registry_checks_names_and_keywords():
-    registered = r"\['elstm', 'gated', 'mixed', 'mixed_gated', 'mixed_gated_v2', 'mixed_gated_v3', 'rtu'\]"
+    registered = r"\['elstm', 'gated', 'mixed', 'mixed_gated', 'mixed_gated_v2', 'mixed_gated_v3', 'mixed_gated_v4', 'rtu'\]"
     with pytest.raises(ValueError, match=rf"unknown cell 'gru'; registered cells: {registered}"):
         resolve_cell_kwargs("gru", None)
     with pytest.raises(ValueError, match=r"cell 'rtu' \(RTUCell\) takes no keywords \['forget_bias'\]"):

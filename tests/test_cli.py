@@ -52,8 +52,9 @@ def test_train_on_other_tasks_uses_the_default_network(tmp_path):
     run("CartPole-v1", steps=64, n_envs=2, out=str(tmp_path), gradients=("rtrl",), eval_episodes=1, progress_bar=False)
     policy = RTRLA2C.load(tmp_path / "rtrl" / "model.zip").policy
     assert policy.skip_connection and policy.net_arch == dict(pi=[64, 64], vf=[64, 64])
-    assert policy.cell_name == "mixed_gated_v2" and policy.cell.elstm.forget_bias == (0.0, 6.0)
+    assert policy.cell_name == "mixed_gated_v4" and policy.cell.elstm.forget_bias == (0.0, 6.0)
     assert (policy.cell.elstm_width, policy.cell.rtu_width, policy.cell.gated_width) == (20, 4, 8)
+    assert policy.cell.gated_read_norm
 
 
 def test_plot_monitor_and_progress_logs(tmp_path):

@@ -35,4 +35,5 @@ def test_recurrent_ppo_cartpole_novel_config(seed):
     model.learn(total_timesteps=50_000, callback=EvalCallback(eval_env, n_eval_episodes=20, eval_freq=5000 // 8))
     # As sb3-contrib: evaluated on the training env (its normalization still updating), 10 episodes.
     mean, _ = evaluate_policy(model, env)
+    print(f"seed {seed}: mean return {mean:.1f}")  # the figure, with pytest -s
     assert np.isfinite(mean) and mean >= 450, f"seed {seed}: mean return {mean:.1f} (threshold 450)"

@@ -315,3 +315,163 @@ def test_a_v3_model_saves_and_loads_with_its_read(tmp_path, how):
             th.testing.assert_close(loaded_values, values, rtol=0, atol=0)
             state, starts = next_state, th.zeros(2)
             obs = th.as_tensor(env.step(dist.get_actions().numpy())[0])
+
+
+def v4_layers(width: int) -> tuple[MixedCell, MixedCell]:
+    layers = []
+    for name in ("mixed_gated_v2", "mixed_gated_v4"):
+        th.manual_seed(0)
+        layers.append(MixedCell(5, 2 * width, groups=2, dtype=th.float64, **CELLS[name].policy_defaults))
+    return layers[0], layers[1]
+
+
+@pytest.mark.parametrize("width", [32, 64, 72, 256])
+def test_the_v4_layer_is_the_v2_layer_read_with_its_gated_units_standardized_in_narrow_groups(width):
+    """
+    ``"mixed_gated_v4"`` is ``"mixed_gated_v2"`` (same parameters, same recurrence) whose heads, in groups of at most
+    64 units, read each gated unit minus its running mean over its running standard deviation; the eLSTM and RTU
+    outputs as they are. Wider groups are read as ``"mixed_gated_v2"``'s, with nothing more saved.
+    """
+    old, new = v4_layers(width)
+    assert old.gated_read_norm is False and new.gated_read_norm is (width <= 64)
+    old_state, new_state = old.state_dict(), new.state_dict()
+    stats = ["gated_read_mean", "gated_read_var", "gated_read_rows", "gated_read_pending"] if width <= 64 else []
+    assert sorted(new_state) == sorted(list(old_state) + stats)
+    for key, value in old_state.items():
+        assert th.equal(new_state[key], value), key
+    x = th.randn(6, 3, 5, dtype=th.float64)
+    starts = th.rand(6, 3) < 0.2
+    c0 = th.randn(3, 2 * width, dtype=th.float64)
+    (h, c), (h_old, c_old) = new(x, c0, starts), old(x, c0, starts)
+    assert th.equal(h, h_old) and th.equal(c, c_old)
+    if width > 64:
+        assert new.read_out(h) is h
+        return
+    assert old.gated is not None and new.gated_width == old.gated_width
+    units = 2 * new.gated_width
+    new.gated_read_mean.copy_(th.randn(units, dtype=th.float64))
+    new.gated_read_var.copy_(th.rand(units, dtype=th.float64) * 1e-3)
+    new.eval()
+    read, raw = new.split_parts(new.read_out(h)), new.split_parts(h)
+    assert th.equal(read[0], raw[0]) and th.equal(read[1], raw[1])
+    expected = (raw[2] - new.gated_read_mean) / (new.gated_read_var + 1e-8).sqrt()
+    th.testing.assert_close(read[2], expected, rtol=1e-12, atol=0)
+    assert new.gated_read_rows == 0  # read outside training: the statistics stay
+
+
+def test_the_gated_units_running_statistics_pool_every_row_read_in_training_until_the_window():
+    """
+    Reads in training mode are gathered and folded in when the layer leaves it: until then every read uses the same
+    statistics. Until the window is full the statistics are those of every row read; past it each fold takes its
+    rows' share of the window.
+    """
+    _, cell = v4_layers(32)
+    units = cell.gated_width * 2
+    reads = [th.randn(4, 3, 2 * 32, dtype=th.float64) * 3 + 1 for _ in range(4)]
+    gated = [cell.split_parts(h)[2].reshape(-1, units) for h in reads]
+    cell.train()
+    first = [cell.split_parts(cell.read_out(h))[2].reshape(-1, units) for h in reads[:2]]
+    # Both reads of this update with the initial statistics (mean 0, variance 1).
+    for got, want in zip(first, gated):
+        th.testing.assert_close(got, want / (1 + 1e-8) ** 0.5, rtol=1e-12, atol=0)
+    assert cell.gated_read_rows == 0 and th.equal(cell.gated_read_mean, th.zeros(units, dtype=th.float64))
+    cell.eval()
+    pooled = th.cat(gated[:2])
+    th.testing.assert_close(cell.gated_read_mean, pooled.mean(0), rtol=1e-12, atol=1e-12)
+    th.testing.assert_close(cell.gated_read_var, pooled.var(0, unbiased=False), rtol=1e-12, atol=1e-12)
+    assert cell.gated_read_rows == 24 and not cell.gated_read_pending.any()
+    cell.eval()  # nothing gathered: nothing changes
+    th.testing.assert_close(cell.gated_read_mean, pooled.mean(0), rtol=1e-12, atol=1e-12)
+    cell.train()
+    cell.read_out(reads[2])
+    cell.eval()
+    pooled = th.cat(gated[:3])
+    th.testing.assert_close(cell.gated_read_mean, pooled.mean(0), rtol=1e-12, atol=1e-12)
+    th.testing.assert_close(cell.gated_read_var, pooled.var(0, unbiased=False), rtol=1e-12, atol=1e-12)
+    # A window of one read's rows keeps the latest fold alone.
+    cell.gated_read_window = 12
+    cell.train()
+    cell.read_out(reads[3])
+    cell.eval()
+    th.testing.assert_close(cell.gated_read_mean, gated[3].mean(0), rtol=1e-12, atol=1e-12)
+    th.testing.assert_close(cell.gated_read_var, gated[3].var(0, unbiased=False), rtol=1e-12, atol=1e-12)
+
+
+def test_the_standardized_read_passes_the_gradient_scaled_and_none_into_its_statistics():
+    _, cell = v4_layers(32)
+    cell.train()
+    cell.read_out(th.randn(5, 64, dtype=th.float64) * 0.01)
+    cell.eval()
+    cell.train()
+    h = th.randn(5, 64, dtype=th.float64, requires_grad=True)
+    cell.read_out(h).sum().backward()
+    assert h.grad is not None
+    grad = cell.split_parts(h.grad)
+    assert th.equal(grad[0], th.ones_like(grad[0])) and th.equal(grad[1], th.ones_like(grad[1]))
+    scale = (cell.gated_read_var + 1e-8).rsqrt().expand_as(grad[2])
+    th.testing.assert_close(grad[2], scale, rtol=1e-12, atol=0)
+    assert scale.min() > 10  # the small units magnified
+    assert not cell.gated_read_var.requires_grad and not cell.gated_read_mean.requires_grad
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(gated_read_norm=1), "gated_read_norm must be a bool"),
+        (dict(gated_read_norm=True, gated_read_norm_max_width=-1), "gated_read_norm_max_width must be"),
+        (dict(gated_read_norm=True, gated_read_norm_max_width=64.0), "gated_read_norm_max_width must be"),
+        (dict(gated_read_norm=True, gated_read_window=0), "gated_read_window must be"),
+        (dict(gated_read_norm=True, gated_read_window=True), "gated_read_window must be"),
+    ],
+)
+def test_bad_gated_read_keywords_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MixedCell(5, 64, gated_fraction=0.125, **kwargs)
+
+
+def test_a_non_finite_training_read_is_refused_when_folded_and_leaves_the_statistics_as_they_were():
+    _, cell = v4_layers(32)
+    cell.train()
+    h = th.randn(3, 64, dtype=th.float64)
+    cell.read_out(h)
+    cell.eval()
+    mean, var = cell.gated_read_mean.clone(), cell.gated_read_var.clone()
+    h[1, -1] = float("nan")  # a gated unit of the second group
+    cell.train()
+    cell.read_out(h)
+    with pytest.raises(ValueError, match="non-finite gated unit outputs"):
+        cell.eval()
+    assert not cell.training
+    assert th.equal(cell.gated_read_mean, mean) and th.equal(cell.gated_read_var, var)
+    assert not cell.gated_read_pending.any() and cell.gated_read_rows == 3
+    cell.eval()  # nothing left to fold
+
+
+def test_a_layer_without_gated_units_has_nothing_to_standardize():
+    cell = MixedCell(5, 32, gated_read_norm=True)
+    assert cell.gated_width == 0 and cell.gated_read_norm is False and "gated_read_mean" not in cell.state_dict()
+
+
+@pytest.mark.parametrize("how", ["class load", "safe load"])
+def test_a_v4_model_trains_its_read_and_saves_and_loads_with_it(tmp_path, how):
+    env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
+    kwargs = dict(hidden_size=32, cell="mixed_gated_v4")
+    model = RTRLPPO("MlpLstmPolicy", env, n_steps=8, batch_size=8, n_epochs=2, policy_kwargs=kwargs, seed=0)
+    model.learn(32)
+    cell = model.policy.cell
+    # Two rollouts of 8 steps times 2 envs, each read twice (two epochs); acting reads none of them. The first update's
+    # reads were folded in when the second rollout began; the second's are gathered, and saved so.
+    assert cell.gated_read_rows == 2 * 16 and cell.gated_read_pending[0, 0] == 2 * 16 and cell.gated_read_var.min() > 0
+    model.save(tmp_path / "model.zip")
+    loaded = RTRLPPO.load(tmp_path / "model.zip") if how == "class load" else load_model(str(tmp_path / "model.zip"))
+    assert loaded.policy.cell_name == "mixed_gated_v4" and loaded.policy.cell.gated_read_norm
+    for key in ("gated_read_mean", "gated_read_var", "gated_read_rows", "gated_read_pending"):
+        assert th.equal(getattr(loaded.policy.cell, key), getattr(cell, key)), key
+    obs = env.reset()
+    actions, state = model.predict(obs, deterministic=True)
+    loaded_actions, loaded_state = loaded.predict(obs, deterministic=True)
+    assert (actions == loaded_actions).all() and all((a == b).all() for a, b in zip(state, loaded_state))
+    # Both folded the saved reads in when predict left training mode; predict itself changes nothing.
+    assert cell.gated_read_rows == 4 * 16 and loaded.policy.cell.gated_read_rows == 4 * 16
+    model.predict(obs, deterministic=True)
+    assert cell.gated_read_rows == 4 * 16 and th.equal(loaded.policy.cell.gated_read_var, cell.gated_read_var)

@@ -45,6 +45,8 @@ CELL_OPTIONS = {
     "mixed_gated_v3": dict(
         cell="mixed_gated_v3", hidden_size=8, enable_critic_lstm=True, cell_kwargs=dict(r_min=0.5, elstm_read_norm_above=4)
     ),
+    # Each gated unit read standardized by running statistics that every minibatch's read moves.
+    "mixed_gated_v4": dict(cell="mixed_gated_v4", hidden_size=8, cell_kwargs=dict(r_min=0.5)),
 }
 
 
@@ -78,6 +80,7 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
         )
         policy = model.policy
         assert cell != "mixed_gated_v3" or policy.cell.elstm_read_norm == 0.25
+        assert (cell == "mixed_gated_v4") is hasattr(policy.cell, "gated_read_rows")
         policy.extract_features = lambda obs, features_extractor=None: obs.to(th.float64)  # type: ignore[method-assign]
         records = []
         train, get_chunks, chunk_starts = model.train, model.rollout_buffer.get_chunks, model._chunk_starts
@@ -104,6 +107,8 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
 
         def recording_get_chunks(ids):
             records[-1]["batches"].append(ids)
+            # The running statistics a cell keeps for its read (none but "mixed_gated_v4"'s), as this minibatch reads.
+            records[-1].setdefault("read_stats", []).append({k: v.clone() for k, v in policy.cell.named_buffers()})
             return get_chunks(ids)
 
         def recording_step(*args, **kwargs):
@@ -122,24 +127,32 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
             flat = th.as_tensor(a.reshape(a.shape[0] * a.shape[1], *a.shape[2:]))
             return flat.double() if flat.is_floating_point() else flat
 
-        # Ground truth: autograd through the whole history from the zero state, nothing cut.
-        values, log_prob, entropy, _ = policy.evaluate_segment(
-            flat(history["obs"]),
-            flat(history["actions"]).long().flatten(),
-            th.as_tensor(history["starts"]).bool(),
-            initial_state(policy.cell, 2),
-            flat(history["prev_a"]),
-            flat(history["prev_r"]),
-            gradient="tbptt",
-        )
-        outputs = dict(values=values, log_prob=log_prob, entropy=entropy)
+        def ground_truth(read_stats):
+            """Autograd through the whole history from the zero state, nothing cut, read as a minibatch read it."""
+            policy.cell.load_state_dict(read_stats, strict=False)
+            values, log_prob, entropy, _ = policy.evaluate_segment(
+                flat(history["obs"]),
+                flat(history["actions"]).long().flatten(),
+                th.as_tensor(history["starts"]).bool(),
+                initial_state(policy.cell, 2),
+                flat(history["prev_a"]),
+                flat(history["prev_r"]),
+                gradient="tbptt",
+            )
+            return dict(values=values, log_prob=log_prob, entropy=entropy)
+
+        policy.set_training_mode(False)  # a training read would move the statistics
+        tracked = bool(records[0]["read_stats"][0])
+        outputs = ground_truth({})
         names = [name for name, _ in policy.named_parameters()]
         lengths = set()
         for update, record in enumerate(records):
             bounds = record["chunks"].bounds
             lengths |= {t1 - t0 for t0, t1 in bounds}
             assert len(record["grads"]) == len(record["batches"]) > 0
-            for ids, got in zip(record["batches"], record["grads"]):
+            for ids, got, read_stats in zip(record["batches"], record["grads"], record["read_stats"]):
+                if tracked:
+                    outputs = ground_truth(read_stats)
                 rows = th.as_tensor([(7 * update + t) * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
                 local = th.as_tensor([t * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
                 out = {k: v[rows] for k, v in outputs.items()}
@@ -314,7 +327,9 @@ def test_recurrent_ppo_script_runs_with_the_class_changed(tmp_path):
     [
         (None, 2.0),
         (dict(lstm_hidden_size=16), 2.0),
-        (dict(cell="mixed_gated_v2"), 2.0),  # the default cell named: the default network still
+        (dict(cell="mixed_gated_v4"), 2.0),  # the default cell named: the default network still
+        (dict(cell="mixed_gated_v2"), 2.0),  # the default before, the same layer: as it was
+        (dict(cell="mixed_gated_v3"), 1.0),
         (dict(action_latent_gain=1.0), 1.0),
         (dict(cell="elstm"), 1.0),
         (dict(cell="rtu"), 1.0),
@@ -322,8 +337,9 @@ def test_recurrent_ppo_script_runs_with_the_class_changed(tmp_path):
 )
 def test_the_default_network_reads_its_actions_at_twice_the_latent(tmp_path, policy_kwargs, gain):
     """
-    RTRLPPO's default cell gets the action layer's gain 2 unless the gain is named; another cell keeps SB3's head. A new
-    model names the gain in its saved policy_kwargs, so it keeps it through save and load, safely too.
+    RTRLPPO's default cell (and the default before it, the same layer) gets the action layer's gain 2 unless the gain is
+    named; another cell keeps SB3's head. A new model names the gain in its saved policy_kwargs, so it keeps it through
+    save and load, safely too.
     """
     from sb3_rtrl import RTRLA2C
     from sb3_rtrl.safe_load import load_model

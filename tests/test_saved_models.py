@@ -27,14 +27,21 @@ CELLS = {
     "rtrl_a2c_box_actions": MixedCell,
     "rtrl_ppo_mixed_gated_v2_wide": MixedCell,
     "rtrl_ppo_default_before_gain": MixedCell,
+    "rtrl_a2c_default_before_gated_read": MixedCell,
 }
 # Files saved with the default "mixed_gated": before the eLSTM units had an output scale (they load with their gated
 # units and their eLSTM outputs unscaled), and at 72 units, wider than "mixed_gated_v2" starts its gated units silent
 # (they load as "mixed_gated", whose gated units start loud: the loaded weights are the file's either way).
 MIXED_GATED = {"rtrl_ppo_mixed_gated_default", "rtrl_a2c_mixed_gated_wide"}
 # Files saved with the default "mixed_gated_v2": one at 72 units a head, wider than "mixed_gated_v3" (the same layer)
-# reads its eLSTM outputs normalized (it loads as "mixed_gated_v2", read as it is).
-MIXED_GATED_V2 = {"rtrl_a2c_box_actions", "rtrl_ppo_mixed_gated_v2_wide", "rtrl_ppo_default_before_gain"}
+# reads its eLSTM outputs normalized, and one at 32, where "mixed_gated_v4" (the same layer) reads its gated units
+# standardized (they load as "mixed_gated_v2", read as they are).
+MIXED_GATED_V2 = {
+    "rtrl_a2c_box_actions",
+    "rtrl_ppo_mixed_gated_v2_wide",
+    "rtrl_ppo_default_before_gain",
+    "rtrl_a2c_default_before_gated_read",
+}
 CLASSES = {"RTRLA2C": RTRLA2C, "RTRLPPO": RTRLPPO}
 
 
@@ -54,8 +61,10 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     continuous actions saved by the last main whose RTRLA2C gave them no entropy bonus by default (dc7f88d) loads as
     the "mixed_gated_v2" it was saved with; so does one saved at 72 units a head with a critic cell (040f41c), wider
     than "mixed_gated_v3" reads its eLSTM outputs normalized: its heads read the cell's outputs as they are, and its
-    values are the saved ones. Every file loads with SB3's head (the action layer's gain 1), including RTRLPPO's
-    default network saved by the last main before its gain became 2 (16b8265).
+    values are the saved ones; so does one saved at 32 units a head by the last main before the default became
+    "mixed_gated_v4" (924e6ee), which reads its gated units standardized there. Every file loads with SB3's head (the
+    action layer's gain 1), including RTRLPPO's default network saved by the last main before its gain became 2
+    (16b8265).
     """
     entry = RECORD["models"][name]
     path = os.path.join(HERE, f"{name}.zip")
@@ -69,7 +78,8 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
     elif name in MIXED_GATED_V2:
         assert model.policy.cell_name == "mixed_gated_v2" and model.policy.cell.gated is not None
         h = th.randn(2, model.policy.cell.state_size)
-        assert model.policy.cell.elstm_read_norm == 0.0 and model.policy.cell.read_out(h) is h
+        assert model.policy.cell.elstm_read_norm == 0.0 and not model.policy.cell.gated_read_norm
+        assert model.policy.cell.read_out(h) is h
     else:
         assert getattr(model.policy.cell, "gated", None) is None
     # Saved before the action latent's gain existed, or before RTRLPPO's default network had 2: SB3's head.
@@ -106,6 +116,7 @@ def test_the_record_names_the_commit_that_saved_the_files():
         "rtrl_a2c_box_actions": "dc7f88d",
         "rtrl_ppo_mixed_gated_v2_wide": "040f41c",
         "rtrl_ppo_default_before_gain": "16b8265",
+        "rtrl_a2c_default_before_gated_read": "924e6ee",
     }
 
 
@@ -145,11 +156,15 @@ def test_an_rtrl_a2c_file_with_continuous_actions_keeps_its_entropy_coefficient(
     assert RTRLA2C("MlpLstmPolicy", "Pendulum-v1").ent_coef == 0.01
 
 
-def test_the_default_layer_starts_its_gated_units_silent_in_wide_heads_only():
-    """The default became "mixed_gated_v2": at RecurrentPPO's width (256) its gated units start silent, at 64 loud."""
+def test_the_default_layer_starts_its_gated_units_silent_in_wide_heads_and_reads_them_standardized_in_narrow_ones():
+    """
+    The default became "mixed_gated_v2": at RecurrentPPO's width (256) its gated units start silent, at 64 loud; then
+    "mixed_gated_v4", the same layer whose heads read the gated units standardized at 64 units a head and below.
+    """
     wide = RTRLPPO("MlpLstmPolicy", "CartPole-v1").policy
     narrow = RTRLPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs=dict(lstm_hidden_size=64)).policy
     for policy, silent in ((wide, True), (narrow, False)):
-        assert policy.cell_name == "mixed_gated_v2" and policy.cell.gated is not None
+        assert policy.cell_name == "mixed_gated_v4" and policy.cell.gated is not None
         drive = policy.cell.gated.weight_ih[: policy.cell.gated.state_size]
         assert (drive.abs().max().item() == 0) is silent
+        assert policy.cell.gated_read_norm is not silent

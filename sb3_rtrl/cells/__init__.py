@@ -42,6 +42,14 @@ register_cell(
     MixedCell,
     policy_defaults=dict(_MIXED_GATED, gated_silent_above=64, elstm_read_norm=0.25, elstm_read_norm_above=64),
 )
+# The same layer whose heads, in layers of at most 64 units a head (where its gated units start loud), read each gated
+# unit standardized by running statistics: one unit may hold an item at a small fraction of the others' scale.
+# Wider layers are "mixed_gated_v2".
+register_cell(
+    "mixed_gated_v4",
+    MixedCell,
+    policy_defaults=dict(_MIXED_GATED, gated_silent_above=64, gated_read_norm=True, gated_read_norm_max_width=64),
+)
 
 __all__ = [
     "CELLS",

@@ -70,7 +70,25 @@ class MixedCell(ElementwiseRecurrentCell):
         the same either way
     :param elstm_read_norm_above: only groups wider than this many units read their eLSTM outputs normalized
         (``elstm_read_norm``); narrower ones read them as they are. None: every width
+    :param gated_read_norm: a policy's heads read each gated unit standardized (:meth:`read_out`): minus its running
+        mean, over its running standard deviation. A gated unit's output keeps the scale of its input sum, which
+        differs from unit to unit by orders of magnitude, and one unit that holds an item may carry it at a scale far
+        below what the heads read at their init. The statistics are buffers (saved with the model). Reads in training
+        mode are gathered, and folded into them when the layer leaves training mode (:meth:`train`): every read of
+        one update (all its epochs and minibatches) uses the statistics that the rollout it trains on was collected
+        with, and acting, ``predict`` and evaluation never change them. The recurrence and its state are the same
+        either way
+    :param gated_read_norm_max_width: only groups of at most this many units read their gated units standardized;
+        wider ones read them as they are (where their gated units start silent, a standard deviation near zero
+        would magnify their first small outputs). None: every width
+    :param gated_read_window: how many of the latest rows read in training (steps times environments) the running
+        statistics average over; until that many are read, all of them alike
     """
+
+    gated_read_mean: th.Tensor
+    gated_read_var: th.Tensor
+    gated_read_rows: th.Tensor
+    gated_read_pending: th.Tensor
 
     def __init__(
         self,
@@ -99,6 +117,9 @@ class MixedCell(ElementwiseRecurrentCell):
         elstm_output_scale: float | tuple[float, float] = 1.0,
         elstm_read_norm: float = 0.0,
         elstm_read_norm_above: int | None = None,
+        gated_read_norm: bool = False,
+        gated_read_norm_max_width: int | None = None,
+        gated_read_window: int = 16384,
     ) -> None:
         super().__init__()
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or state_size % groups:
@@ -110,7 +131,11 @@ class MixedCell(ElementwiseRecurrentCell):
         for name, count in (("rtu_min_units", rtu_min_units), ("gated_min_units", gated_min_units)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise ValueError(f"MixedCell: {name} must be an int >= 0, got {count!r}")
-        for name, above in (("gated_silent_above", gated_silent_above), ("elstm_read_norm_above", elstm_read_norm_above)):
+        for name, above in (
+            ("gated_silent_above", gated_silent_above),
+            ("elstm_read_norm_above", elstm_read_norm_above),
+            ("gated_read_norm_max_width", gated_read_norm_max_width),
+        ):
             if above is not None and (isinstance(above, bool) or not isinstance(above, int) or above < 0):
                 raise ValueError(f"MixedCell: {name} must be None or an int >= 0, got {above!r}")
         gated_loud_fraction = check_fraction("MixedCell", "gated_loud_fraction", gated_loud_fraction)
@@ -120,6 +145,10 @@ class MixedCell(ElementwiseRecurrentCell):
             or not 0 <= elstm_read_norm < math.inf
         ):
             raise ValueError(f"MixedCell: elstm_read_norm must be a finite number >= 0, got {elstm_read_norm!r}")
+        if not isinstance(gated_read_norm, bool):
+            raise ValueError(f"MixedCell: gated_read_norm must be a bool, got {gated_read_norm!r}")
+        if isinstance(gated_read_window, bool) or not isinstance(gated_read_window, int) or gated_read_window < 1:
+            raise ValueError(f"MixedCell: gated_read_window must be an int >= 1, got {gated_read_window!r}")
         width = state_size // groups
         gated_width = max(1, round(width * gated_fraction)) if gated_fraction > 0 else 0
         gated_width = max(gated_width, min(gated_min_units, width // 4))
@@ -139,6 +168,20 @@ class MixedCell(ElementwiseRecurrentCell):
         # A normalization over one unit would read it as 0.
         normalized = self.elstm_width > 1 and (elstm_read_norm_above is None or width > elstm_read_norm_above)
         self.elstm_read_norm = float(elstm_read_norm) if normalized else 0.0
+        self.gated_read_norm = (
+            gated_read_norm and gated_width > 0 and (gated_read_norm_max_width is None or width <= gated_read_norm_max_width)
+        )
+        self.gated_read_window = gated_read_window
+        if self.gated_read_norm:
+            units = groups * gated_width
+            stats_dtype = dtype if dtype is not None else th.get_default_dtype()
+            self.register_buffer("gated_read_mean", th.zeros(units, device=device, dtype=stats_dtype))
+            self.register_buffer("gated_read_var", th.ones(units, device=device, dtype=stats_dtype))
+            # Rows folded in so far: in float64, exact far beyond any run's length.
+            self.register_buffer("gated_read_rows", th.zeros((), device=device, dtype=th.float64))
+            # The training reads not yet folded in: their count, sums and sums of squares per unit (float64: the
+            # variance is their difference).
+            self.register_buffer("gated_read_pending", th.zeros(3, units, device=device, dtype=th.float64))
         if gated_drive_init_std is None and gated_silent_above is not None and width > gated_silent_above:
             gated_drive_init_std = 0.0
         # The keywords every part takes alike.
@@ -184,6 +227,7 @@ class MixedCell(ElementwiseRecurrentCell):
     def extra_repr(self) -> str:
         gated = f" + gated {self.gated_width}" if self.gated_width else ""
         norm = f", eLSTM read normalized x{self.elstm_read_norm:g}" if self.elstm_read_norm else ""
+        norm += ", gated read standardized" if self.gated_read_norm else ""
         return f"{self.input_size}, {self.state_size}, eLSTM {self.elstm_width} + RTU {self.rtu_width}{gated} per group{norm}"
 
     def rtrl_parts(self) -> tuple[ElementwiseRecurrentCell, ...]:
@@ -213,13 +257,52 @@ class MixedCell(ElementwiseRecurrentCell):
         return th.cat([part.unflatten(-1, (self.groups, -1)) for part in tensors], dim=-1).flatten(-2)
 
     def read_out(self, h: th.Tensor) -> th.Tensor:
-        if not self.elstm_read_norm:
+        if not self.elstm_read_norm and not self.gated_read_norm:
             return h
-        # Each group's eLSTM units alone (an actor's normalization must not read the critic's units).
         parts = self.split_parts(h)
-        elstm = parts[0].unflatten(-1, (self.groups, self.elstm_width))
-        parts[0] = (th.nn.functional.layer_norm(elstm, (self.elstm_width,)) * self.elstm_read_norm).flatten(-2)
+        if self.elstm_read_norm:
+            # Each group's eLSTM units alone (an actor's normalization must not read the critic's units).
+            elstm = parts[0].unflatten(-1, (self.groups, self.elstm_width))
+            parts[0] = (th.nn.functional.layer_norm(elstm, (self.elstm_width,)) * self.elstm_read_norm).flatten(-2)
+        if self.gated_read_norm:
+            gated = parts[2]
+            # The statistics are constants of the read: the gradient reaches each unit scaled, never through them.
+            parts[2] = (gated - self.gated_read_mean) * th.rsqrt(self.gated_read_var + 1e-8)
+            if self.training:
+                rows = gated.detach().reshape(-1, gated.shape[-1]).to(th.float64)
+                self.gated_read_pending[0] += rows.shape[0]
+                self.gated_read_pending[1] += rows.sum(0)
+                self.gated_read_pending[2] += rows.square().sum(0)
         return self.join_parts(parts)
+
+    def train(self, mode: bool = True) -> MixedCell:
+        super().train(mode)
+        if not mode and self.gated_read_norm:
+            self._fold_gated_reads()
+        return self
+
+    @th.no_grad()
+    def _fold_gated_reads(self) -> None:
+        """Fold the gathered training reads of the gated units into their running mean and variance."""
+        if not bool(th.isfinite(self.gated_read_pending).all()):
+            self.gated_read_pending.zero_()  # dropped, so that the statistics stay finite and the layer usable
+            raise ValueError("MixedCell: a read in training mode held non-finite gated unit outputs; it was dropped")
+        count, total, squares = self.gated_read_pending.unbind(0)
+        rows = float(count[0])
+        if rows == 0:
+            return
+        batch_mean = total / rows
+        batch_var = (squares / rows - batch_mean.square()).clamp_min(0.0)
+        self.gated_read_rows += rows
+        # The reads' share: all of it at the first fold, then their rows' share of the window (or of all rows read).
+        share = rows / float(self.gated_read_rows.clamp(max=max(self.gated_read_window, rows)))
+        mean, var = self.gated_read_mean.double(), self.gated_read_var.double()
+        delta = batch_mean - mean
+        # The variance of the mixture of the two: the old and the reads', each about its own mean.
+        var = (1 - share) * var + share * batch_var + share * (1 - share) * delta.square()
+        self.gated_read_mean.copy_(mean + share * delta)
+        self.gated_read_var.copy_(var)
+        self.gated_read_pending.zero_()
 
     def scan(
         self, x: th.Tensor, c0: th.Tensor, episode_starts: th.Tensor, need_terms: bool = False

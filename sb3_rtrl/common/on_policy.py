@@ -30,7 +30,7 @@ from sb3_rtrl.common.recurrent.policies import (
     MultiInputELSTMPolicy,
     RTRLActorCriticPolicy,
 )
-from sb3_rtrl.common.recurrent.presets import DEFAULT_CELL, LEGACY_DEFAULT_CELL
+from sb3_rtrl.common.recurrent.presets import DEFAULT_CELL, DEFAULT_NETWORK_CELLS, LEGACY_DEFAULT_CELL
 from sb3_rtrl.rtrl import GRADIENTS, METHODS, RTRLState, initial_state
 from sb3_rtrl.rtrl.backend import BACKENDS, Backend
 from sb3_rtrl.rtrl.segment import Gradient, Method
@@ -67,8 +67,8 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
     }
     policy: RTRLActorCriticPolicy
     rollout_buffer: RTRLRolloutBuffer
-    # The action layer's gain (``action_latent_gain``) a new model with the default cell gets unless it names one;
-    # other cells keep SB3's head (1.0), the one they were measured with.
+    # The action layer's gain (``action_latent_gain``) a new model with the default cell (or the default before it,
+    # the same layer) gets unless it names one; other cells keep SB3's head (1.0), the one they were measured with.
     default_action_latent_gain: ClassVar[float] = 1.0
 
     def __init__(
@@ -91,7 +91,7 @@ class RTRLOnPolicyAlgorithm(OnPolicyAlgorithm):
         # keeps them when the defaults change.
         if isinstance(self.policy_kwargs, dict):
             policy_kwargs = {"cell": DEFAULT_CELL, **self.policy_kwargs}
-            if policy_kwargs["cell"] == DEFAULT_CELL:
+            if policy_kwargs["cell"] in DEFAULT_NETWORK_CELLS:
                 policy_kwargs.setdefault("action_latent_gain", self.default_action_latent_gain)
             self.policy_kwargs = policy_kwargs
         # Checked against GRADIENTS and METHODS below.

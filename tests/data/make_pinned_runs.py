@@ -31,8 +31,12 @@ A2C = dict(n_steps=4, ent_coef=0.0)
 RUNS: dict[str, tuple[type, dict[str, Any]]] = {
     "rtrl_ppo_mixed_gated": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed_gated"))),
     "rtrl_a2c_mixed_gated": (RTRLA2C, dict(A2C, policy_kwargs=dict(SMALL, cell="mixed_gated"))),
-    # The default layer; its gated units start silent at this width only with the threshold lowered.
-    "rtrl_ppo_mixed_gated_v2": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
+    # The default layer before "mixed_gated_v4"; its gated units start silent at this width only with the threshold
+    # lowered.
+    "rtrl_ppo_mixed_gated_v2": (RTRLPPO, dict(PPO, policy_kwargs=dict(SMALL, cell="mixed_gated_v2"))),
+    # The default layer, its gated units read standardized (the running statistics are pinned with the parameters).
+    "rtrl_ppo_mixed_gated_v4": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
+    "rtrl_a2c_mixed_gated_v4": (RTRLA2C, dict(A2C, policy_kwargs=SMALL)),
     "rtrl_ppo_mixed_gated_v2_silent": (
         RTRLPPO,
         dict(PPO, policy_kwargs=dict(SMALL, cell="mixed_gated_v2", cell_kwargs=dict(gated_silent_above=4))),

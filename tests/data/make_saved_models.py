@@ -48,6 +48,9 @@ MODELS = {
     ),
     # RTRLPPO's default network before its action layer's gain became 2 (16b8265): it names its cell and no gain.
     "rtrl_ppo_default_before_gain": (RTRLPPO, dict(n_steps=8, batch_size=8, policy_kwargs=dict(lstm_hidden_size=16))),
+    # The default "mixed_gated_v2" at 32 units a head, saved by the last commit before "mixed_gated_v4" (924e6ee), which
+    # reads the gated units standardized there: the file's values show which read it loads with.
+    "rtrl_a2c_default_before_gated_read": (RTRLA2C, dict(n_steps=4, policy_kwargs=dict(hidden_size=32))),
 }
 # The models' tasks: the delayed recall (3 inputs, 2 actions) unless named here; Pendulum-v1 has 3 inputs too.
 ENVS = {"rtrl_a2c_box_actions": ("Pendulum-v1", {})}

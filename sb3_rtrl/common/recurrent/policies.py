@@ -75,12 +75,14 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         the critic from its own cell when it has one (256 in the paper for Atari and ProcGen). The cell holds one
         group of N per head (its ``state_size``)
     :param lstm_hidden_size: RecurrentPPO's name for ``hidden_size``; wins when given
-    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed_gated_v2"``
+    :param cell: the recurrent cell, by its registered name (``sb3_rtrl.cells.CELLS``): ``"mixed_gated_v4"``
         (default, :class:`sb3_rtrl.cells.MixedCell` with three kinds of unit per head: eLSTM units that latch, RTU
         units that keep the recent past in order and gated linear units that hold an item through distractors; the
         RTU and gated parts an eighth of the width each, but at least 8 units each while the eLSTM units keep five
-        eighths; the gated units start silent when a head is wider than 64 units), ``"mixed_gated"`` (the same layer
-        with its gated units loud at the start at every width; the default of files saved before), ``"mixed"`` (the
+        eighths; the gated units start silent when a head is wider than 64 units, and in narrower heads the heads read
+        each gated unit standardized by running statistics), ``"mixed_gated_v2"`` (the same layer with every unit read
+        as it is; the default of files saved before), ``"mixed_gated"`` (the same layer with its gated units loud at
+        the start at every width; the default of files saved before that), ``"mixed"`` (the
         layer without the gated units, three quarters eLSTM units and a quarter RTU units; the default of files saved
         before that), ``"elstm"`` (:class:`sb3_rtrl.cells.ELSTMCell`, the paper's), ``"rtu"``
         (recurrent trace units, :class:`sb3_rtrl.cells.RTUCell`; ``hidden_size`` reals are ``hidden_size // 2``

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 # The default cell: eLSTM units that latch an item or a count, RTU units that keep the recent past in order, gated
-# linear units that hold an item through distractors (silent at the start in layers wider than 64 units a head).
-# Files saved while the default was "mixed" or "mixed_gated" name it.
-DEFAULT_CELL = "mixed_gated_v2"
+# linear units that hold an item through distractors (silent at the start in layers wider than 64 units a head, read
+# standardized in narrower ones). Files saved while the default was "mixed", "mixed_gated" or "mixed_gated_v2" name it.
+DEFAULT_CELL = "mixed_gated_v4"
+# The cells that make the default network: the default and the default before it, whose new models an algorithm's
+# default action layer gain applies to (the same layer, measured with it).
+DEFAULT_NETWORK_CELLS = ("mixed_gated_v2", DEFAULT_CELL)
 # The default cell of the files saved before "mixed" was: a saved model that names no cell has this one.
 LEGACY_DEFAULT_CELL = "elstm"
 # The network of Irie et al.: an eLSTM whose output alone the heads read; its forget gates start at 0.5.
