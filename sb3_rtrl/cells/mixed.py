@@ -72,15 +72,14 @@ class MixedCell(ElementwiseRecurrentCell):
         (``elstm_read_norm``); narrower ones read them as they are. None: every width
     :param gated_read_norm: a policy's heads read each gated unit standardized (:meth:`read_out`): minus its running
         mean, over its running standard deviation. A gated unit's output keeps the scale of its input sum, which
-        differs from unit to unit by orders of magnitude, and one unit that holds an item may carry it at a scale far
-        below what the heads read at their init. The statistics are buffers (saved with the model). Reads in training
+        differs widely from unit to unit, and one unit that holds an item may carry it at a scale far below what the
+        heads read at their init. The statistics are buffers (saved with the model). Reads in training
         mode are gathered, and folded into them when the layer leaves training mode (:meth:`train`): every read of
         one update (all its epochs and minibatches) uses the statistics that the rollout it trains on was collected
         with, and acting, ``predict`` and evaluation never change them. The recurrence and its state are the same
         either way
     :param gated_read_norm_max_width: only groups of at most this many units read their gated units standardized;
-        wider ones read them as they are (where their gated units start silent, a standard deviation near zero
-        would magnify their first small outputs). None: every width
+        wider ones read them as they are. None: every width
     :param gated_read_window: how many of the latest rows read in training (steps times environments) the running
         statistics average over; until that many are read, all of them alike
     """
