@@ -45,7 +45,7 @@ CELL_OPTIONS = {
     "mixed_gated_v3": dict(
         cell="mixed_gated_v3", hidden_size=8, enable_critic_lstm=True, cell_kwargs=dict(r_min=0.5, elstm_read_norm_above=4)
     ),
-    # Each gated unit read standardized by running statistics that every minibatch's read moves.
+    # Each gated unit read standardized by running statistics, which move between updates.
     "mixed_gated_v4": dict(cell="mixed_gated_v4", hidden_size=8, cell_kwargs=dict(r_min=0.5)),
 }
 
