@@ -107,7 +107,7 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
 
         def recording_get_chunks(ids):
             records[-1]["batches"].append(ids)
-            # The running statistics a cell keeps for its read (none but "mixed_gated_v4"'s), as this minibatch reads.
+            # The running statistics a cell keeps for its read (none but "mixed_gated_v4"'s) as this minibatch reads them.
             records[-1].setdefault("read_stats", []).append({k: v.clone() for k, v in policy.cell.named_buffers()})
             return get_chunks(ids)
 
@@ -150,9 +150,13 @@ def test_every_minibatch_gradient_equals_autograd_over_the_uncut_history(batch_s
             bounds = record["chunks"].bounds
             lengths |= {t1 - t0 for t0, t1 in bounds}
             assert len(record["grads"]) == len(record["batches"]) > 0
-            for ids, got, read_stats in zip(record["batches"], record["grads"], record["read_stats"]):
-                if tracked:
-                    outputs = ground_truth(read_stats)
+            if tracked:
+                # Every minibatch of an update reads with the statistics its rollout was collected with.
+                first = record["read_stats"][0]
+                for read_stats in record["read_stats"][1:]:
+                    assert all(th.equal(read_stats[k], v) for k, v in first.items() if k != "gated_read_pending")
+                outputs = ground_truth(first)
+            for ids, got in zip(record["batches"], record["grads"]):
                 rows = th.as_tensor([(7 * update + t) * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
                 local = th.as_tensor([t * 2 + i % 2 for i in ids for t in range(*bounds[i // 2])])
                 out = {k: v[rows] for k, v in outputs.items()}
