@@ -2,9 +2,10 @@
 
 import pytest
 import torch as th
+from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from sb3_rtrl import RTRLPPO
+from sb3_rtrl import RTRLA2C, RTRLPPO
 from sb3_rtrl.cells import CELLS, MixedCell
 from sb3_rtrl.envs import DELAYED_RECALL_ID
 from sb3_rtrl.safe_load import load_model
@@ -475,3 +476,24 @@ def test_a_v4_model_trains_its_read_and_saves_and_loads_with_it(tmp_path, how):
     assert cell.gated_read_rows == 4 * 16 and loaded.policy.cell.gated_read_rows == 4 * 16
     model.predict(obs, deterministic=True)
     assert cell.gated_read_rows == 4 * 16 and th.equal(loaded.policy.cell.gated_read_var, cell.gated_read_var)
+
+
+@pytest.mark.parametrize("algorithm", [RTRLA2C, RTRLPPO])
+def test_evaluations_along_the_way_leave_training_unchanged(algorithm):
+    # Every evaluation takes the policy out of training mode, which folds the standardized read's gathered statistics
+    # in: a user's EvalCallback must not change what is learned, nor the random draws of acting.
+    def trained(evaluate: bool) -> dict[str, th.Tensor]:
+        env = make_vec_env(DELAYED_RECALL_ID, n_envs=2, seed=0, env_kwargs=dict(delay=4))
+        settings = dict(n_steps=4) if algorithm is RTRLA2C else dict(n_steps=8, batch_size=8, n_epochs=2)
+        model = algorithm("MlpLstmPolicy", env, policy_kwargs=dict(hidden_size=32), seed=0, **settings)
+        assert model.policy.cell.gated_read_norm
+        eval_env = make_vec_env(DELAYED_RECALL_ID, n_envs=1, seed=1, env_kwargs=dict(delay=4))
+        callback = EvalCallback(eval_env, n_eval_episodes=2, eval_freq=3, warn=False) if evaluate else None
+        model.learn(64, callback=callback)
+        assert not evaluate or callback.n_calls >= 3 * callback.eval_freq  # several evaluations ran
+        return {key: value.clone() for key, value in model.policy.state_dict().items()}
+
+    plain, evaluated = trained(False), trained(True)
+    assert plain.keys() == evaluated.keys()
+    for key in plain:
+        assert th.equal(plain[key], evaluated[key]), key
