@@ -166,6 +166,41 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         r"optimizer_class must be a subclass of torch.optim.optimizer.Optimizer",
     ),
     (
+        "cell_optimizer_kwargs lr",
+        lambda: with_policy(cell_optimizer_kwargs={"gated": dict(lr=1e-3)}),
+        r"cell_optimizer_kwargs cannot set 'lr'.*learning rate schedule",
+    ),
+    (
+        "cell_optimizer_kwargs eps=0",
+        lambda: with_policy(cell_optimizer_kwargs={"gated": dict(eps=0.0)}),
+        r"cell_optimizer_kwargs\['gated'\]\['eps'\] must be in \(0, inf\]",
+    ),
+    (
+        "cell_optimizer_kwargs eps=nan",
+        lambda: with_policy(cell_optimizer_kwargs={"*": dict(eps=float("nan"))}),
+        r"cell_optimizer_kwargs\['\*'\]\['eps'\] must be a finite number",
+    ),
+    (
+        "cell_optimizer_kwargs a list",
+        lambda: with_policy(cell_optimizer_kwargs=[("eps", 1e-8)]),
+        r"cell_optimizer_kwargs must be None or a dict",
+    ),
+    (
+        "cell_optimizer_kwargs without a part",
+        lambda: with_policy(cell_optimizer_kwargs=dict(eps=1e-8)),
+        r"cell_optimizer_kwargs maps a part of the cell .* got 'eps': 1e-08",
+    ),
+    (
+        "cell_optimizer_kwargs a part the cell lacks",
+        lambda: with_policy(cell="elstm", cell_optimizer_kwargs={"gated": dict(eps=1e-8)}),
+        r"cell_optimizer_kwargs names \['gated'\], not parts of the 'elstm' cell .*'\*' is the whole cell",
+    ),
+    (
+        "cell_optimizer_kwargs not the optimizer's",
+        lambda: with_policy(optimizer_class=th.optim.SGD, cell_optimizer_kwargs={"gated": dict(eps=1e-8)}),
+        r"cell_optimizer_kwargs \['eps'\] are not keywords of SGD",
+    ),
+    (
         "cell_kwargs max_phase=inf",
         lambda: with_policy(cell="rtu", cell_kwargs=dict(max_phase=float("inf"))),
         r"finite numbers for r_min, r_max and max_phase, got 0.0, 1.0, inf",

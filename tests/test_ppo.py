@@ -359,6 +359,81 @@ def test_the_default_network_reads_its_actions_at_twice_the_latent(tmp_path, pol
     assert RTRLA2C("MlpLstmPolicy", recall_env(), policy_kwargs=policy_kwargs).policy.action_latent_gain == 1.0
 
 
+@pytest.mark.parametrize("algo", ["RTRLPPO", "RTRLA2C"])
+@pytest.mark.parametrize(
+    "policy_kwargs, parts",
+    [
+        (None, {}),
+        (dict(cell="elstm"), {}),
+        (dict(optimizer_kwargs=dict(eps=1e-6)), {}),
+        (dict(cell="rtu", cell_optimizer_kwargs={"*": dict(eps=1e-7)}), {"*": 1e-7}),
+        (dict(cell_optimizer_kwargs={"gated": dict(eps=1e-8)}, enable_critic_lstm=True), {"gated": 1e-8}),
+        (dict(cell_optimizer_kwargs={"*": dict(eps=1e-6), "rtu": dict(eps=1e-7)}), {"rtu": 1e-7, "*": 1e-6}),
+    ],
+)
+def test_parts_of_the_cell_step_with_their_own_optimizer_keywords(tmp_path, algo, policy_kwargs, parts):
+    """
+    By default every parameter is in one group (SB3's eps of 1e-5); ``cell_optimizer_kwargs`` put each part of the cell
+    it names (``"*"``: the rest of the cell) in a group of its own with its keywords, each parameter in one group. The
+    groups (and their optimizer state) survive save and load, safely too.
+    """
+    from sb3_rtrl import RTRLA2C
+    from sb3_rtrl.safe_load import load_model
+
+    cls = {"RTRLPPO": RTRLPPO, "RTRLA2C": RTRLA2C}[algo]
+    kwargs = dict(n_steps=8, batch_size=8) if cls is RTRLPPO else dict(n_steps=4)
+    model = cls("MlpLstmPolicy", recall_env(), policy_kwargs=policy_kwargs, seed=0, **kwargs)
+    groups = model.policy.optimizer.param_groups
+    # RTRLA2C, as SB3's A2C, replaces optimizer_kwargs by RMSprop's unless optimizer_class is named.
+    rest_eps = (policy_kwargs or {}).get("optimizer_kwargs", {}).get("eps", 1e-5) if cls is RTRLPPO else 1e-5
+    assert [group["eps"] for group in groups] == [rest_eps, *parts.values()]
+    cell = model.policy.cell
+    named = [part for part in parts if part != "*"]
+    for part, group in zip(parts, groups[1:]):
+        if part == "*":
+            others = {id(p) for name in named for p in getattr(cell, name).parameters()}
+            expected = {id(p) for p in cell.parameters()} - others
+        else:
+            expected = {id(p) for p in getattr(cell, part).parameters()}
+        assert {id(p) for p in group["params"]} == expected and expected, part
+    ids = [id(p) for group in groups for p in group["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.policy.parameters())  # each parameter in one group
+    model.learn(16)
+    model.save(tmp_path / "model.zip")
+    for loaded in (cls.load(tmp_path / "model.zip"), load_model(tmp_path / "model.zip")):
+        assert [group["eps"] for group in loaded.policy.optimizer.param_groups] == [group["eps"] for group in groups]
+        loaded_state = loaded.policy.optimizer.state_dict()["state"]
+        for index, state in model.policy.optimizer.state_dict()["state"].items():
+            for key, value in state.items():
+                assert th.equal(loaded_state[index][key], value), (index, key)
+
+
+def test_a_part_s_eps_is_what_moves_a_parameter_with_a_small_gradient():
+    """
+    The reason for the groups: a cell parameter whose gradient is far below 1e-5 takes a step of about the learning rate
+    with eps 1e-8, and a small fraction of it with SB3's eps of 1e-5.
+    """
+    steps = {}
+    for eps in (1e-5, 1e-8):
+        model = RTRLPPO(
+            "MlpLstmPolicy",
+            recall_env(),
+            n_steps=8,
+            batch_size=8,
+            learning_rate=1e-3,
+            policy_kwargs=dict(lstm_hidden_size=8, cell_optimizer_kwargs={"gated": dict(eps=eps)}),
+        )
+        weight = model.policy.cell.gated.weight_ih
+        before = weight.detach().clone()
+        model.policy.optimizer.zero_grad()
+        weight.grad = th.full_like(weight, 1e-7)
+        model.policy.optimizer.step()
+        steps[eps] = (before - weight.detach()).abs().max().item()
+    # Adam's first step is lr * g / (|g| + eps): 0.91 lr with eps 1e-8, 0.01 lr with 1e-5.
+    assert steps[1e-8] > 0.8e-3
+    assert steps[1e-5] < 0.02e-3
+
+
 @pytest.mark.parametrize("cell", ["elstm", "rtu"])
 def test_safe_load_of_an_rtrl_ppo_model(tmp_path, cell):
     from sb3_rtrl.safe_load import load_model

@@ -84,6 +84,9 @@ def test_files_saved_before_a_default_changed_load_with_their_cell(name, how):
         assert getattr(model.policy.cell, "gated", None) is None
     # Saved before the action latent's gain existed, or before RTRLPPO's default network had 2: SB3's head.
     assert model.policy.action_latent_gain == 1.0
+    # Saved before parts of the cell could have optimizer groups of their own: one group, as saved.
+    assert model.policy.cell_optimizer_kwargs is None
+    assert [group["eps"] for group in model.policy.optimizer.param_groups] == [1e-5]
     state = None
     for t, (obs, expected) in enumerate(zip(observations(), entry["predictions"])):
         starts = np.array([t == 0, t in (0, 6)])

@@ -37,6 +37,15 @@ RUNS: dict[str, tuple[type, dict[str, Any]]] = {
     # The default layer, its gated units read standardized (the running statistics are pinned with the parameters).
     "rtrl_ppo_mixed_gated_v4": (RTRLPPO, dict(PPO, policy_kwargs=SMALL)),
     "rtrl_a2c_mixed_gated_v4": (RTRLA2C, dict(A2C, policy_kwargs=SMALL)),
+    # The default layer with its parts in optimizer groups of their own (the gated units and the rest of the cell).
+    "rtrl_a2c_mixed_gated_v4_cell_groups": (
+        RTRLA2C,
+        dict(A2C, policy_kwargs=dict(SMALL, cell_optimizer_kwargs={"gated": dict(eps=1e-8), "*": dict(eps=1e-7)})),
+    ),
+    "rtrl_ppo_mixed_gated_v4_cell_groups": (
+        RTRLPPO,
+        dict(PPO, policy_kwargs=dict(SMALL, cell_optimizer_kwargs={"gated": dict(eps=1e-8), "*": dict(eps=1e-7)})),
+    ),
     "rtrl_ppo_mixed_gated_v2_silent": (
         RTRLPPO,
         dict(PPO, policy_kwargs=dict(SMALL, cell="mixed_gated_v2", cell_kwargs=dict(gated_silent_above=4))),

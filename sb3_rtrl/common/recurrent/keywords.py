@@ -103,6 +103,43 @@ def check_recurrent_ppo_keywords(n_lstm_layers: int, lstm_kwargs: dict[str, Any]
         raise ValueError(f"lstm_kwargs are not supported (the cells take cell_kwargs), got {sorted(lstm_kwargs)}")
 
 
+def check_cell_optimizer_kwargs(
+    cell_optimizer_kwargs: dict[str, dict[str, Any]] | None,
+) -> dict[str, dict[str, Any]] | None:
+    """
+    The policy's ``cell_optimizer_kwargs``, checked: None, or a dict from a part of the cell (the name of one of its
+    submodules, or ``"*"`` for the rest of its parameters) to an optimizer's keywords other than ``params`` and ``lr``
+    (the learning rate schedule sets every group's), each None, a bool, a number >= 0 or a tuple of numbers (eps above
+    0). Whether the cell has each part and the optimizer takes each keyword is checked where the optimizer is made.
+    """
+    if cell_optimizer_kwargs is None:
+        return None
+    if not isinstance(cell_optimizer_kwargs, dict):
+        raise ValueError(f"cell_optimizer_kwargs must be None or a dict of parts' keywords, got {cell_optimizer_kwargs!r}")
+    checked: dict[str, dict[str, Any]] = {}
+    for part, kwargs in cell_optimizer_kwargs.items():
+        if not isinstance(part, str) or not isinstance(kwargs, dict):
+            raise ValueError(
+                f"cell_optimizer_kwargs maps a part of the cell (a name, or '*') to a dict of keywords, "
+                f"got {part!r}: {kwargs!r}"
+            )
+        checked[part] = {}
+        for key, value in kwargs.items():
+            if key in ("params", "lr") or not isinstance(key, str):
+                raise ValueError(
+                    f"cell_optimizer_kwargs cannot set {key!r}: the part's parameters are its group's, and the learning "
+                    "rate schedule sets every group's learning rate"
+                )
+            name = f"cell_optimizer_kwargs[{part!r}][{key!r}]"
+            if value is None or isinstance(value, bool):
+                checked[part][key] = value
+            elif isinstance(value, (tuple, list)):
+                checked[part][key] = tuple(check_number(name, v, 0.0) for v in value)
+            else:
+                checked[part][key] = check_number(name, value, 0.0, low_open=key == "eps")
+    return checked
+
+
 def check_forget_bias(forget_bias: float | tuple[float, float] | None) -> float | tuple[float, float] | None:
     """The policy's ``forget_bias``, checked: None, a number, or a pair ``(low, high)`` spread over the units."""
     if isinstance(forget_bias, (tuple, list)):

@@ -27,6 +27,7 @@ from sb3_rtrl.cells import cell_entry, resolve_cell_kwargs
 from sb3_rtrl.common.arguments import check_bool, check_class, check_int, check_net_arch, check_number
 from sb3_rtrl.common.finite import NonFiniteError, first_non_finite
 from sb3_rtrl.common.recurrent.keywords import (
+    check_cell_optimizer_kwargs,
     check_extractor_fits,
     check_forget_bias,
     check_observation_space,
@@ -71,6 +72,12 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
     :param normalize_images: divide image observations by 255
     :param optimizer_class: optimizer class
     :param optimizer_kwargs: its keyword arguments
+    :param cell_optimizer_kwargs: the optimizer's keyword arguments for parts of the cell, each part's parameters in a
+        group of their own, over ``optimizer_kwargs`` (not ``lr``, which the schedule sets for all): keyed by the name
+        of one of the cell's submodules (``"elstm"``, ``"rtu"``, ``"gated"`` in the mixed layers) or ``"*"`` for the
+        rest of the cell, e.g. ``{"*": dict(eps=1e-8)}``. None (default): one group for all parameters. The exact
+        gradients of a wide cell's parameters are mostly far below SB3's eps of 1e-5, which shrinks their steps to a
+        small fraction of the learning rate; a smaller eps lets units that start silent learn to hold a cue
     :param hidden_size: N, the width of each head's recurrent state in reals: what the actor reads from the cell, and
         the critic from its own cell when it has one (256 in the paper for Atari and ProcGen). The cell holds one
         group of N per head (its ``state_size``)
@@ -143,6 +150,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        cell_optimizer_kwargs: dict[str, dict[str, Any]] | None = None,
         hidden_size: int = 256,
         lstm_hidden_size: int | None = None,
         cell: str = DEFAULT_CELL,
@@ -183,6 +191,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             check_net_arch(net_arch)
         check_class("activation_fn", activation_fn, nn.Module)
         check_class("optimizer_class", optimizer_class, th.optim.Optimizer)
+        self.cell_optimizer_kwargs = check_cell_optimizer_kwargs(cell_optimizer_kwargs)
         check_class("features_extractor_class", features_extractor_class, BaseFeaturesExtractor)
         check_recurrent_ppo_keywords(n_lstm_layers, lstm_kwargs)
         self.critic_cell = critic_has_own_cell(shared_lstm, enable_critic_lstm, share_features_extractor)
@@ -255,12 +264,44 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             self.vf_features_extractor.requires_grad_(False)
         # The cell was made after SB3 built the optimizer: make it again over all trainable parameters.
         self.optimizer = self.optimizer_class(
-            [p for p in self.parameters() if p.requires_grad],
+            self._parameter_groups(),
             lr=lr_schedule(1),  # type: ignore[call-arg]
             **self.optimizer_kwargs,
         )
         if not isinstance(self.optimizer, th.optim.Optimizer):
             raise ValueError(f"optimizer_class {optimizer_class!r} made {self.optimizer!r}, not a torch.optim.Optimizer")
+        unknown = sorted({key for kwargs in (self.cell_optimizer_kwargs or {}).values() for key in kwargs})
+        unknown = [key for key in unknown if key not in self.optimizer.defaults]
+        if unknown:
+            raise ValueError(
+                f"cell_optimizer_kwargs {unknown} are not keywords of {self.optimizer_class.__name__} "
+                f"(it takes {sorted(k for k in self.optimizer.defaults if k != 'lr')})"
+            )
+
+    def _parameter_groups(self) -> list[th.nn.Parameter] | list[dict[str, Any]]:
+        """
+        The trainable parameters: all in one group, or each part of the cell named in ``cell_optimizer_kwargs`` in a
+        group of its own with its keywords (``"*"``: the cell's parameters in no named part), the rest in the first.
+        """
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        if self.cell_optimizer_kwargs is None:
+            return trainable
+        parts = dict(self.cell.named_children())
+        missing = sorted(set(self.cell_optimizer_kwargs) - set(parts) - {"*"})
+        if missing:
+            raise ValueError(
+                f"cell_optimizer_kwargs names {missing}, not parts of the {self.cell_name!r} cell "
+                f"(its parts: {sorted(parts) or 'none'}; '*' is the whole cell)"
+            )
+        taken: set[int] = set()
+        groups: list[dict[str, Any]] = []
+        named = [part for part in self.cell_optimizer_kwargs if part != "*"]
+        for part in named + (["*"] if "*" in self.cell_optimizer_kwargs else []):
+            module = self.cell if part == "*" else parts[part]
+            params = [p for p in module.parameters() if p.requires_grad and id(p) not in taken]
+            taken.update(id(p) for p in params)
+            groups.append(dict(params=params, **self.cell_optimizer_kwargs[part]))
+        return [dict(params=[p for p in trainable if id(p) not in taken]), *groups]
 
     def _build_mlp_extractor(self) -> None:
         # The MLP reads the cell's output (and, with the skip connection, the cell's input beside it: with two
@@ -288,6 +329,7 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             shared_lstm=not self.critic_cell,
             enable_critic_lstm=self.critic_cell,
             action_latent_gain=self.action_latent_gain,
+            cell_optimizer_kwargs=self.cell_optimizer_kwargs,
         )
         return data
 
