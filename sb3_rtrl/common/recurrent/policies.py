@@ -270,8 +270,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
         )
         if not isinstance(self.optimizer, th.optim.Optimizer):
             raise ValueError(f"optimizer_class {optimizer_class!r} made {self.optimizer!r}, not a torch.optim.Optimizer")
-        unknown = sorted({key for kwargs in (self.cell_optimizer_kwargs or {}).values() for key in kwargs})
-        unknown = [key for key in unknown if key not in self.optimizer.defaults]
+        given = {key for kwargs in (self.cell_optimizer_kwargs or {}).values() for key in kwargs}
+        unknown = sorted(given - set(self.optimizer.defaults))
         if unknown:
             raise ValueError(
                 f"cell_optimizer_kwargs {unknown} are not keywords of {self.optimizer_class.__name__} "
@@ -295,8 +295,8 @@ class RTRLActorCriticPolicy(ActorCriticPolicy):
             )
         taken: set[int] = set()
         groups: list[dict[str, Any]] = []
-        named = [part for part in self.cell_optimizer_kwargs if part != "*"]
-        for part in named + (["*"] if "*" in self.cell_optimizer_kwargs else []):
+        # "*" last: it takes what the named parts left.
+        for part in sorted(self.cell_optimizer_kwargs, key=lambda name: name == "*"):
             module = self.cell if part == "*" else parts[part]
             params = [p for p in module.parameters() if p.requires_grad and id(p) not in taken]
             taken.update(id(p) for p in params)
