@@ -57,6 +57,15 @@ def test_zoo_values_are_parsed_without_eval():
         parse_override("gamma")
 
 
+def test_a_task_registered_by_a_module_is_looked_up_by_its_name(tmp_path):
+    """gymnasium's ``module:Name-v0`` ids (rl-zoo3's NoVel tasks, POPGym flattened) find the zoo entry of ``Name-v0``."""
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text("Name-v0:\n  n_steps: 7\n")
+    assert lookup([str(zoo)], "some_module:Name-v0") == ({"n_steps": 7}, f"{zoo}:Name-v0")
+    assert lookup([str(zoo)], "some_module:ns/Name-v0")[1] == f"{zoo}:Name-v0"
+    assert lookup([str(zoo)], "some_module:Other-v0") == ({}, None)
+
+
 def test_atari_games_use_the_atari_entry_without_its_wrapper(tmp_path):
     zoo = tmp_path / "zoo.yml"
     zoo.write_text(
@@ -116,6 +125,25 @@ def test_shipped_and_zoo_files_are_found():
     entry, source = lookup(LEARNERS["recurrent_ppo"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
     assert source is not None and source.endswith("ppo_lstm.yml:CartPoleNoVel-v1")
     assert entry["policy_kwargs"]["activation_fn"] is th.nn.ReLU and entry["n_epochs"] == 20
+
+
+def _plain(value):
+    """A parsed zoo value with its schedules as their attributes (a LinearSchedule compares by identity)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, LinearSchedule):
+        return ("LinearSchedule", vars(value))
+    return value
+
+
+@pytest.mark.parametrize("env_id", ["sb3_rtrl/CartPoleNoVel-v1", "sb3_rtrl/PendulumNoVel-v1"])
+def test_shipped_rtrl_ppo_entries_are_recurrent_ppos_own(env_id):
+    """Where rl-zoo3 tunes RecurrentPPO, the shipped RTRLPPO entry is that entry unchanged: the class is all that differs."""
+    pytest.importorskip("rl_zoo3")
+    ours, our_source = lookup(LEARNERS["rtrl_ppo"].hyperparams, env_id)
+    theirs, their_source = lookup(LEARNERS["recurrent_ppo"].hyperparams, env_id)
+    assert our_source is not None and our_source.endswith(f"rtrl_ppo.yml:{env_id.split('/')[-1]}")
+    assert their_source is not None and _plain(ours) == _plain(theirs)
 
 
 def test_compare_in_process_writes_table_csv_and_curves(tmp_path, helper_learners, capsys):

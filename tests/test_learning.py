@@ -67,7 +67,8 @@ ZOO_SCORES = [
     ("rtrl_a2c", "sb3_rtrl/CartPoleNoVel-v1", 500_000, 475.0),  # the RTU cell, normalized rewards: 500 on 3 of 3 seeds
     ("rtrl_a2c", "popgym-RepeatPreviousEasy-v0", 300_000, 0.9),  # the RTU cell
     ("rtrl_a2c", "sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # reward +1 / -1 at the query: 0.9 is 95% success
-    ("rtrl_ppo", "sb3_rtrl/CartPoleNoVel-v1", 100_000, 450.0),
+    ("rtrl_ppo", "sb3_rtrl/CartPoleNoVel-v1", 100_000, 450.0),  # RecurrentPPO's own entry, the default cell
+    ("rtrl_ppo", "sb3_rtrl/PendulumNoVel-v1", 100_000, -250.0),  # the same; memoryless PPO about -1000
     ("rtrl_ppo", "sb3_rtrl/DelayedRecall-v0", 300_000, 0.9),  # the cue 40 steps back, n_steps 4
 ]
 

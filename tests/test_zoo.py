@@ -5,6 +5,9 @@ import sys
 
 import pytest
 
+from sb3_rtrl import RTRLA2C, RTRLPPO
+from sb3_rtrl.policies import DEFAULT_CELL
+
 pytest.importorskip("rl_zoo3")
 
 
@@ -16,10 +19,11 @@ def zoo(*args, cwd):
     return result.stdout
 
 
-# The shipped rtrl_a2c entry uses the RTU; the zoo's --hyperparams switch it back to the eLSTM.
+# The shipped rtrl_a2c entry uses the RTU, the rtrl_ppo entry (RecurrentPPO's own) the default cell; the zoo's
+# --hyperparams switch the rtrl_a2c entry to the eLSTM.
 CASES = [
     ("rtrl_a2c", [], "rtu"),
-    ("rtrl_ppo", [], None),
+    ("rtrl_ppo", [], DEFAULT_CELL),
     ("rtrl_a2c", ["--hyperparams", "policy_kwargs:dict(hidden_size=16, cell='elstm')"], "elstm"),
 ]
 
@@ -32,10 +36,9 @@ def test_zoo_train_and_enjoy(tmp_path, algo, extra, cell):
     assert f"zoo/hyperparams/{algo}.yml" in out
     run_dir = tmp_path / "logs" / algo / "CartPoleNoVel-v1_1"
     assert (run_dir / "CartPoleNoVel-v1.zip").is_file()
-    if cell is not None:  # the trained model has the cell the zoo entry (or --hyperparams) asked for
-        from sb3_rtrl import RTRLA2C
-
-        assert RTRLA2C.load(run_dir / "CartPoleNoVel-v1.zip").policy.cell_name == cell
+    # The trained model has the cell the zoo entry (or --hyperparams) asked for.
+    algorithm = RTRLA2C if algo == "rtrl_a2c" else RTRLPPO
+    assert algorithm.load(run_dir / "CartPoleNoVel-v1.zip").policy.cell_name == cell
     out = zoo(
         "enjoy",
         "--algo",

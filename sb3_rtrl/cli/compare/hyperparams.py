@@ -117,8 +117,12 @@ def hyperparams_file(location: str) -> str | None:
 
 
 def task_keys(env_id: str) -> list[str]:
-    """The names a zoo file may use for ``env_id``: itself, without a namespace, and ``atari`` for Atari."""
-    keys = [env_id, env_id.split("/")[-1]]
+    """
+    The names a zoo file may use for ``env_id``: itself, without the module that registers it (gymnasium's
+    ``"module:Name-v0"``) and without a namespace, and ``atari`` for Atari.
+    """
+    name = env_id.partition(":")[2] or env_id
+    keys = list(dict.fromkeys([env_id, name, name.split("/")[-1]]))
     if is_atari_id(env_id):
         keys.append("atari")
     return keys
