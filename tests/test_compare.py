@@ -127,23 +127,17 @@ def test_shipped_and_zoo_files_are_found():
     assert entry["policy_kwargs"]["activation_fn"] is th.nn.ReLU and entry["n_epochs"] == 20
 
 
-def _plain(value):
-    """A parsed zoo value with its schedules as their attributes (a LinearSchedule compares by identity)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, LinearSchedule):
-        return ("LinearSchedule", vars(value))
-    return value
-
-
 @pytest.mark.parametrize("env_id", ["sb3_rtrl/CartPoleNoVel-v1", "sb3_rtrl/PendulumNoVel-v1"])
 def test_shipped_rtrl_ppo_entries_are_recurrent_ppos_own(env_id):
     """Where rl-zoo3 tunes RecurrentPPO, the shipped RTRLPPO entry is that entry unchanged: the class is all that differs."""
     pytest.importorskip("rl_zoo3")
+    from sb3_rtrl.cli.compare import records
+
     ours, our_source = lookup(LEARNERS["rtrl_ppo"].hyperparams, env_id)
     theirs, their_source = lookup(LEARNERS["recurrent_ppo"].hyperparams, env_id)
     assert our_source is not None and our_source.endswith(f"rtrl_ppo.yml:{env_id.split('/')[-1]}")
-    assert their_source is not None and _plain(ours) == _plain(theirs)
+    # Compared as the run records describe settings: a schedule (which compares by identity) by its attributes.
+    assert their_source is not None and records._plain(ours) == records._plain(theirs)
 
 
 def test_compare_in_process_writes_table_csv_and_curves(tmp_path, helper_learners, capsys):
