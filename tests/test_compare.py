@@ -117,6 +117,45 @@ def test_specs_take_defaults_then_the_zoo_entry_then_overrides(tmp_path):
         build_specs([DELAYED_RECALL_ID], ["rtrl_ppo2"], 10, [0])
 
 
+def test_unset_removes_keys_of_the_zoo_entry_before_the_overrides(tmp_path):
+    """``--unset``: a memoryless baseline can read a recurrent learner's entry without its LSTM keywords."""
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text(
+        "CartPoleNoVel-v1:\n  n_envs: 4\n  n_steps: 8\n  normalize: true\n"
+        "  policy_kwargs: 'dict(lstm_hidden_size=16, enable_critic_lstm=True, ortho_init=False)'\n"
+    )
+    task = "sb3_rtrl/CartPoleNoVel-v1"
+    files, alone = {"ppo": str(zoo), "rtrl_a2c": str(zoo)}, {"ppo": str(zoo)}
+    unset = ["ppo.policy_kwargs.lstm_hidden_size", "ppo.policy_kwargs.enable_critic_lstm", "normalize"]
+    ppo, rtrl = build_specs([task], ["ppo", "rtrl_a2c"], 10, [0], unset=unset, hyperparams=files)
+    assert ppo.kwargs["policy_kwargs"] == dict(ortho_init=False) and not ppo.normalize and ppo.n_envs == 4
+    assert rtrl.kwargs["policy_kwargs"] == dict(lstm_hidden_size=16, enable_critic_lstm=True, ortho_init=False)
+    assert not rtrl.normalize and rtrl.unset == ["normalize"]
+    assert ppo.unset == ["policy_kwargs.lstm_hidden_size", "policy_kwargs.enable_critic_lstm", "normalize"]
+    # An unset dict and an override of it: the override replaces the entry's dict instead of updating it.
+    (replaced,) = build_specs(
+        [task],
+        ["ppo"],
+        10,
+        [0],
+        unset=["policy_kwargs"],
+        overrides=[("ppo", "policy_kwargs", dict(net_arch=[8]))],
+        hyperparams=alone,
+    )
+    assert replaced.kwargs["policy_kwargs"] == dict(net_arch=[8]) and replaced.kwargs["n_steps"] == 8
+    # A key the entry does not have is named with the task and the file, never passed over.
+    with pytest.raises(ValueError, match=r"--unset ppo.policy_kwargs.hidden: ppo's hyperparameters for .*zoo.yml"):
+        build_specs([task], ["ppo"], 10, [0], unset=["ppo.policy_kwargs.hidden"], hyperparams=alone)
+    with pytest.raises(ValueError, match="have no gamma"):
+        build_specs([task], ["ppo"], 10, [0], unset=["gamma"], hyperparams=alone)
+    with pytest.raises(ValueError, match="have no n_steps.x"):
+        build_specs([task], ["ppo"], 10, [0], unset=["n_steps.x"], hyperparams=alone)
+    with pytest.raises(ValueError, match=r"with a learner of \['ppo'\]"):
+        build_specs([task], ["ppo"], 10, [0], unset=["a2c.policy_kwargs.x"], hyperparams=alone)
+    with pytest.raises(ValueError, match="--unset takes"):
+        build_specs([task], ["ppo"], 10, [0], unset=["policy_kwargs."], hyperparams=alone)
+
+
 def test_shipped_and_zoo_files_are_found():
     entry, source = lookup(LEARNERS["rtrl_a2c"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
     assert source is not None and source.endswith("rtrl_a2c.yml:CartPoleNoVel-v1") and entry["n_steps"] == 16
@@ -194,6 +233,12 @@ def test_cli_compare_errors_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["compare", "--env", DELAYED_RECALL_ID, "--steps", "10", "--set", "policy_kwargs=dict(x=os.system)"])
     assert info.value.code == 2 and "allowlist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        argv = ["compare", "--env", DELAYED_RECALL_ID, "--steps", "10", "--learners", "rtrl_a2c", "--out", str(tmp_path)]
+        main([*argv, "--unset", "policy_kwargs.no_such_key"])
+    assert (
+        info.value.code == 2 and "--unset policy_kwargs.no_such_key: rtrl_a2c's hyperparameters for" in capsys.readouterr().err
+    )
 
 
 def test_tuple_observations_are_flattened_for_every_learner():
@@ -379,6 +424,12 @@ def test_table_names_the_overrides_beside_the_hyperparameters_source():
 
     lines = format_table(summarize([run("a", dict(ent_coef=0.0)), run("b", {})])).splitlines()
     assert "hyperparameters of a on task: defaults; --set ent_coef=0.0" in lines
+    removed = RunSpec("c", "x:Y", "task", 0, 30, 1, "MlpPolicy", source="f.yml:task", unset=["policy_kwargs.lstm_hidden_size"])
+    result = RunResult(removed, points=[(30, 1.0, 0.0, 0.0)], final_mean=0.0, train_seconds=1.0)
+    assert (
+        "hyperparameters of c on task: f.yml:task; --unset policy_kwargs.lstm_hidden_size"
+        in format_table(summarize([result])).splitlines()
+    )
     assert "hyperparameters of b on task: defaults" in lines
 
 

@@ -81,7 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="[LEARNER.]KEY=VALUE",
-        help="override a hyperparameter: rtrl_a2c.learning_rate=lin_1e-3, 'policy_kwargs=dict(...)'",
+        help="override a hyperparameter: rtrl_a2c.learning_rate=lin_1e-3, 'policy_kwargs=dict(...)' (updates its dict)",
+    )
+    cmp.add_argument(
+        "--unset",
+        action="append",
+        default=[],
+        metavar="[LEARNER.]KEY[.SUBKEY]",
+        help="remove a hyperparameter, or a key of a dict one, from the zoo entry before --set applies: "
+        "ppo.policy_kwargs.lstm_hidden_size",
     )
     cmp.add_argument(
         "--hyperparams",
@@ -220,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                 progress_bar=not args.no_progress_bar,
                 n_envs=args.n_envs,
                 overrides=overrides,
+                unset=args.unset,
                 hyperparams=files,
                 eval_every=args.eval_every,
                 eval_episodes=args.eval_episodes,

@@ -15,7 +15,7 @@ from sb3_rtrl.cli.compare.worker import RunResult
 
 @dataclass
 class Summary:
-    """One (task, learner) over its seeds; ``source`` and ``overrides`` say where its hyperparameters came from."""
+    """One (task, learner) over its seeds; ``source``, ``unset`` and ``overrides`` say where its hyperparameters came from."""
 
     env_id: str
     learner: str
@@ -31,6 +31,7 @@ class Summary:
     source: str
     success: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    unset: list[str] = field(default_factory=list)
 
 
 def first_reach(result: RunResult, threshold: float) -> tuple[int, float] | None:
@@ -72,6 +73,7 @@ def summarize(results: list[RunResult], threshold: float | None = None) -> list[
                 seconds_to_threshold=float(np.median([t for _, t in reaches])) if reaches else math.nan,
                 source=runs[0].spec.source,
                 overrides=runs[0].spec.overrides,
+                unset=runs[0].spec.unset,
                 success=float(np.mean(successes)) if successes else None,
             )
         )
@@ -109,8 +111,9 @@ def format_table(summaries: list[Summary], threshold: float | None = None) -> st
             lines.append(f"FAILED {s.learner} on {s.env_id}, {failure}")
     lines.append("")
     for s in summaries:
+        removed = "; --unset " + ", ".join(s.unset) if s.unset else ""
         overridden = "; --set " + ", ".join(f"{key}={value!r}" for key, value in s.overrides.items()) if s.overrides else ""
-        lines.append(f"hyperparameters of {s.learner} on {s.env_id}: {s.source}{overridden}")
+        lines.append(f"hyperparameters of {s.learner} on {s.env_id}: {s.source}{removed}{overridden}")
     return "\n".join(lines)
 
 

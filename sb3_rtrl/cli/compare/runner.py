@@ -79,14 +79,15 @@ def build_specs(
     seeds: list[int],
     n_envs: int | None = None,
     overrides: list[tuple[str | None, str, Any]] | None = None,
+    unset: list[str] | None = None,
     hyperparams: dict[str, str] | None = None,
     eval_every: int | None = None,
     eval_episodes: int = 10,
     final_eval_episodes: int = 30,
 ) -> list[RunSpec]:
     """
-    One :class:`RunSpec` per (task, learner, seed): the learner's defaults, then its zoo entry for the task,
-    then the overrides.
+    One :class:`RunSpec` per (task, learner, seed): the learner's defaults, then its zoo entry for the task less the
+    ``unset`` keys, then the overrides.
 
     :param env_ids: tasks
     :param learners: learner names; ``name@tag`` is a variant of ``name`` that overrides address as ``name@tag``
@@ -94,6 +95,9 @@ def build_specs(
     :param seeds: seeds
     :param n_envs: environments per run; None takes the zoo entry's, else 8
     :param overrides: ``(learner or None for all, key, value)``; a dict value updates a dict entry
+    :param unset: ``"[learner.]key[.subkey]"``: a hyperparameter, or a key of a dict one (``policy_kwargs``), to remove
+        from the zoo entry before the overrides apply (an entry without it is an error); so an unset dict and an
+        override of it replace the dict
     :param hyperparams: learner name -> a zoo yaml file to read instead of the learner's own
     :param eval_every: env steps between evaluations (default: steps / 20)
     :param eval_episodes: episodes per evaluation along the way
@@ -120,12 +124,19 @@ def build_specs(
         for name in learners:
             if target is None or target == name:
                 check_override(LEARNERS[name.split("@")[0]], name, key, value)
+    removals = [_unset_target(text, learners) for text in unset or []]
     specs = []
     for env_id in env_ids:
         for name in learners:
             learner = LEARNERS[name.split("@")[0]]
             files = (hyperparams[name],) if hyperparams and name in hyperparams else learner.hyperparams
             entry, source = lookup(files, env_id)
+            removed = []
+            for text, (target, key, subkey) in zip(unset or [], removals):
+                if target is None or target == name:
+                    where = f"--unset {text}: {name}'s hyperparameters for {env_id} ({source or 'defaults'})"
+                    _remove(entry, key, subkey, where)
+                    removed.append(key if subkey is None else f"{key}.{subkey}")
             applied: dict[str, Any] = {}
             for target, key, value in overrides or []:
                 if target is None or target == name:
@@ -153,9 +164,44 @@ def build_specs(
                         final_eval_episodes=final_eval_episodes,
                         source=source or "defaults",
                         overrides=dict(applied),
+                        unset=list(removed),
                     )
                 )
     return specs
+
+
+def _unset_target(text: str, learners: list[str]) -> tuple[str | None, str, str | None]:
+    """
+    ``"[learner.]key[.subkey]"`` as ``(learner or None for all, key, subkey or None)``; ``"a.b"`` names a learner's
+    key when ``a`` is one of ``learners``, else a key of the hyperparameter ``a``.
+    """
+    parts = text.strip().split(".")
+    target: str | None
+    subkey: str | None
+    if len(parts) == 3 and parts[0] in learners:
+        target, key, subkey = parts
+    elif len(parts) == 2:
+        target, key, subkey = (parts[0], parts[1], None) if parts[0] in learners else (None, parts[0], parts[1])
+    elif len(parts) == 1:
+        target, key, subkey = None, parts[0], None
+    else:
+        raise ValueError(f"--unset takes [learner.]key[.subkey] with a learner of {learners}, got {text!r}")
+    if not key or subkey == "":
+        raise ValueError(f"--unset takes [learner.]key[.subkey], got {text!r}")
+    return target, key, subkey
+
+
+def _remove(entry: dict[str, Any], key: str, subkey: str | None, where: str) -> None:
+    """Remove ``entry[key]``, or ``entry[key][subkey]`` (a copy of that dict without it); ValueError if absent."""
+    if key not in entry:
+        raise ValueError(f"{where} have no {key}")
+    if subkey is None:
+        del entry[key]
+        return
+    value = entry[key]
+    if not isinstance(value, dict) or subkey not in value:
+        raise ValueError(f"{where} have no {key}.{subkey} (its {key} is {value!r})")
+    entry[key] = {k: v for k, v in value.items() if k != subkey}
 
 
 def _override(entry: dict[str, Any], key: str, value: Any) -> None:
