@@ -79,11 +79,11 @@ def build_specs(
     seeds: list[int],
     n_envs: int | None = None,
     overrides: list[tuple[str | None, str, Any]] | None = None,
-    unset: list[str] | None = None,
     hyperparams: dict[str, str] | None = None,
     eval_every: int | None = None,
     eval_episodes: int = 10,
     final_eval_episodes: int = 30,
+    unset: list[str] | None = None,
 ) -> list[RunSpec]:
     """
     One :class:`RunSpec` per (task, learner, seed): the learner's defaults, then its zoo entry for the task less the
@@ -95,13 +95,13 @@ def build_specs(
     :param seeds: seeds
     :param n_envs: environments per run; None takes the zoo entry's, else 8
     :param overrides: ``(learner or None for all, key, value)``; a dict value updates a dict entry
-    :param unset: ``"[learner.]key[.subkey]"``: a hyperparameter, or a key of a dict one (``policy_kwargs``), to remove
-        from the zoo entry before the overrides apply (an entry without it is an error); so an unset dict and an
-        override of it replace the dict
     :param hyperparams: learner name -> a zoo yaml file to read instead of the learner's own
     :param eval_every: env steps between evaluations (default: steps / 20)
     :param eval_episodes: episodes per evaluation along the way
     :param final_eval_episodes: episodes of the final evaluation
+    :param unset: ``"[learner.]key[.subkey]"``: a hyperparameter, or a key of a dict one (``policy_kwargs``), to remove
+        from the zoo entry before the overrides apply (an entry without it is an error); so an unset dict and an
+        override of it replace the dict
     """
     # "learner@tag" is a variant: the learner under another name, with overrides of its own.
     unknown = [name for name in learners if name.split("@")[0] not in LEARNERS]

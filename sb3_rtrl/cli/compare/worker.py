@@ -66,8 +66,8 @@ class RunSpec:
     :param final_eval_episodes: episodes of the evaluation at the end
     :param source: where the hyperparameters came from, for the report
     :param overrides: the ``--set`` values applied over them, for the report
-    :param unset: the ``--unset`` keys removed from them (``"key"`` or ``"key.subkey"``), for the report
     :param save_dir: folder for the run's Monitor logs and, at the end, its model (``model.zip``); None: nothing
+    :param unset: the ``--unset`` keys removed from the hyperparameters (``"key"`` or ``"key.subkey"``), for the report
     """
 
     learner: str
@@ -86,8 +86,8 @@ class RunSpec:
     final_eval_episodes: int = 30
     source: str = "defaults"
     overrides: dict[str, Any] = field(default_factory=dict)
-    unset: list[str] = field(default_factory=list)
     save_dir: str | None = None
+    unset: list[str] = field(default_factory=list)
 
 
 @dataclass
