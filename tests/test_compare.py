@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -154,6 +155,26 @@ def test_unset_removes_keys_of_the_zoo_entry_before_the_overrides(tmp_path):
         build_specs([task], ["ppo"], 10, [0], unset=["a2c.policy_kwargs.x"], hyperparams=alone)
     with pytest.raises(ValueError, match="--unset takes"):
         build_specs([task], ["ppo"], 10, [0], unset=["policy_kwargs."], hyperparams=alone)
+
+
+def test_unset_lets_an_entry_with_keys_compare_does_not_apply_run_without_them(tmp_path):
+    """A refused key (a wrapper class compare would not import) is neither parsed nor refused when it is unset."""
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text(
+        "CartPoleNoVel-v1:\n  n_steps: 8\n  env_wrapper:\n    - some_module.SomeWrapper\n"
+        "  normalize: true\n  normalize_kwargs: 'dict(norm_obs=False)'\n"
+    )
+    task, files, alone = "sb3_rtrl/CartPoleNoVel-v1", {"ppo": str(zoo), "a2c": str(zoo)}, {"ppo": str(zoo)}
+    with pytest.raises(ValueError, match=r"compare does not apply env_wrapper, normalize_kwargs \(--unset removes a key\)"):
+        build_specs([task], ["ppo"], 10, [0], hyperparams=alone)
+    # Unset for one learner only: the other still reads the whole entry, and is refused.
+    with pytest.raises(ValueError, match="compare does not apply env_wrapper, normalize_kwargs"):
+        build_specs([task], ["ppo", "a2c"], 10, [0], unset=["ppo.env_wrapper", "ppo.normalize_kwargs"], hyperparams=files)
+    (spec,) = build_specs([task], ["ppo"], 10, [0], unset=["env_wrapper", "normalize_kwargs"], hyperparams=alone)
+    assert spec.kwargs == dict(n_steps=8) and spec.normalize and spec.unset == ["env_wrapper", "normalize_kwargs"]
+    # A key of a refused dict is not the whole key: the entry keeps it, and is refused.
+    with pytest.raises(ValueError, match=r"compare does not apply normalize_kwargs \("):
+        build_specs([task], ["ppo"], 10, [0], unset=["env_wrapper", "normalize_kwargs.norm_obs"], hyperparams=alone)
 
 
 def test_shipped_and_zoo_files_are_found():
@@ -380,6 +401,37 @@ def test_env_kwargs_reach_the_task(tmp_path):
     assert env.action_space.n == 3 and env.get_attr("delay") == [2, 2]
     with pytest.raises(ValueError, match="gymnasium ids only"):
         make_env("ALE/Pong-v5", 1, 0, env_kwargs=dict(x=1))
+
+
+def test_a_normalize_dict_reaches_vec_normalize_for_training_and_evaluation(tmp_path, monkeypatch):
+    """rl-zoo3's ``normalize: "{'norm_obs': False, ...}"`` is VecNormalize's keywords, not a plain true."""
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text("CartPoleNoVel-v1:\n  normalize: \"{'norm_obs': False, 'norm_reward': True, 'gamma': 0.9}\"\n")
+    task = "sb3_rtrl/CartPoleNoVel-v1"
+    (spec,) = build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)})
+    assert spec.normalize == dict(norm_obs=False, norm_reward=True, gamma=0.9)
+    from sb3_rtrl.cli.compare import worker
+
+    made = []
+
+    class Recorded(worker.VecNormalize):
+        def __init__(self, venv, **kwargs):
+            super().__init__(venv, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(worker, "VecNormalize", Recorded)
+    result = worker.run_one(dataclasses.replace(spec, eval_every=16, eval_episodes=1, final_eval_episodes=1))
+    assert result.error is None, result.error
+    train, evaluation = made
+    assert (train.norm_obs, train.norm_reward, train.gamma, train.training) == (False, True, 0.9, True)
+    assert (evaluation.norm_obs, evaluation.norm_reward, evaluation.gamma, evaluation.training) == (False, False, 0.9, False)
+    for text, match in (
+        ("'{\"norm_ob\": False}'", r"VecNormalize takes no keywords \['norm_ob'\]"),
+        ("3", "normalize is a bool or a dict"),
+    ):
+        zoo.write_text(f"CartPoleNoVel-v1:\n  normalize: {text}\n")
+        with pytest.raises(ValueError, match=rf"rtrl_a2c's normalize for {task} \(.*zoo.yml:CartPoleNoVel-v1\): {match}"):
+            build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)})
 
 
 def test_table_reports_the_final_return_and_the_mmer():

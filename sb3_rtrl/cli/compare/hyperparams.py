@@ -128,10 +128,16 @@ def task_keys(env_id: str) -> list[str]:
     return keys
 
 
-def lookup(locations: tuple[str, ...] | list[str], env_id: str) -> tuple[dict[str, Any], str | None]:
+def lookup(
+    locations: tuple[str, ...] | list[str], env_id: str, unparsed: tuple[str, ...] | list[str] = ()
+) -> tuple[dict[str, Any], str | None]:
     """
     The first entry for ``env_id`` in the zoo files at ``locations``, parsed.
 
+    :param locations: zoo files, ``"package:file"`` or paths, the first with an entry wins
+    :param env_id: the task
+    :param unparsed: keys to be removed from the entry (``--unset``): kept as the file has them, neither parsed nor
+        refused, so that an entry with a key compare does not apply can run without it
     :return: the entry (empty if none) and ``"file:key"`` where it was found
     """
     for location in locations:
@@ -145,8 +151,10 @@ def lookup(locations: tuple[str, ...] | list[str], env_id: str) -> tuple[dict[st
                 entry = dict(table[key])
                 if key == "atari":
                     entry.pop("env_wrapper", None)  # AtariWrapper: the Atari factory applies it
-                unsupported = [k for k in entry if k in UNSUPPORTED_KEYS]
+                unsupported = [k for k in entry if k in UNSUPPORTED_KEYS and k not in unparsed]
                 if unsupported:
-                    raise ValueError(f"{path} [{key}]: compare does not apply {', '.join(unsupported)}")
-                return {k: parse_value(v) for k, v in entry.items()}, f"{path}:{key}"
+                    raise ValueError(
+                        f"{path} [{key}]: compare does not apply {', '.join(unsupported)} (--unset removes a key)"
+                    )
+                return {k: v if k in unparsed else parse_value(v) for k, v in entry.items()}, f"{path}:{key}"
     return {}, None

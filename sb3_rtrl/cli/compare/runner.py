@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
 from sb3_rtrl.cli.compare.hyperparams import RUN_KEYS, hyperparams_file, lookup
@@ -130,7 +131,9 @@ def build_specs(
         for name in learners:
             learner = LEARNERS[name.split("@")[0]]
             files = (hyperparams[name],) if hyperparams and name in hyperparams else learner.hyperparams
-            entry, source = lookup(files, env_id)
+            # Whole keys this learner unsets are neither parsed nor refused: they are about to go.
+            whole = [key for target, key, subkey in removals if subkey is None and target in (None, name)]
+            entry, source = lookup(files, env_id, unparsed=whole)
             removed = []
             for text, (target, key, subkey) in zip(unset or [], removals):
                 if target is None or target == name:
@@ -145,6 +148,7 @@ def build_specs(
                     _override(entry, key, value)
                     _override(applied, key, value)
             run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
+            normalize = _normalize(run.get("normalize", False), f"{name}'s normalize for {env_id} ({source or 'defaults'})")
             for seed in seeds:
                 specs.append(
                     RunSpec(
@@ -156,7 +160,7 @@ def build_specs(
                         n_envs=int(n_envs or run.get("n_envs", 8)),
                         policy=str(run.get("policy", learner.policy)),
                         kwargs={**entry, **learner.fixed},
-                        normalize=bool(run.get("normalize", False)),
+                        normalize=normalize,
                         frame_stack=int(run.get("frame_stack", 4)),
                         eval_every=eval_every or max(steps // 20, 1),
                         env_kwargs=dict(run.get("env_kwargs") or {}),
@@ -168,6 +172,23 @@ def build_specs(
                     )
                 )
     return specs
+
+
+def _normalize(value: Any, where: str) -> bool | dict[str, Any]:
+    """
+    rl-zoo3's ``normalize``: a bool, or VecNormalize's keywords (``{'norm_obs': False, 'norm_reward': True}``).
+
+    :raises ValueError: naming ``where`` for any other value, or a keyword VecNormalize does not take
+    """
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise ValueError(f"{where}: normalize is a bool or a dict of VecNormalize's keywords, got {value!r}")
+    allowed = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv", "training"}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: VecNormalize takes no keywords {unknown}; it takes {sorted(allowed)}")
+    return dict(value)
 
 
 def _unset_target(text: str, learners: list[str]) -> tuple[str | None, str, str | None]:

@@ -58,7 +58,8 @@ class RunSpec:
     :param n_envs: parallel environments
     :param policy: policy name
     :param kwargs: the algorithm's keyword arguments, the learner's fixed ones included
-    :param normalize: wrap in VecNormalize (rl-zoo3's ``normalize: true``)
+    :param normalize: wrap in VecNormalize (rl-zoo3's ``normalize: true``), or with these keywords of it (rl-zoo3's
+        ``normalize: "{'norm_obs': False, 'norm_reward': True}"``)
     :param frame_stack: frames stacked (Atari)
     :param env_kwargs: keyword arguments of the task's constructor (rl-zoo3's ``env_kwargs``; gymnasium ids only)
     :param eval_every: env steps between greedy evaluations
@@ -78,7 +79,7 @@ class RunSpec:
     n_envs: int
     policy: str
     kwargs: dict[str, Any] = field(default_factory=dict)
-    normalize: bool = False
+    normalize: bool | dict[str, Any] = False
     frame_stack: int = 4
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     eval_every: int = 10_000
@@ -193,8 +194,10 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
         env = make_env(spec.env_id, spec.n_envs, spec.seed, spec.frame_stack, spec.env_kwargs, spec.save_dir)
         eval_env = make_env(spec.env_id, 1, spec.seed + 10_000, spec.frame_stack, spec.env_kwargs)
         if spec.normalize:
-            env = VecNormalize(env)
-            eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
+            options = spec.normalize if isinstance(spec.normalize, dict) else {}
+            env = VecNormalize(env, **options)
+            # Greedy evaluations read the training statistics (synced before each) and the raw rewards.
+            eval_env = VecNormalize(eval_env, **{**options, "training": False, "norm_reward": False})
         policy = policy_for(spec.policy, env.observation_space)
         # A copy: algorithms write into their policy_kwargs (SB3's A2C adds its optimizer), and in this
         # process the specs of other seeds share the zoo entry's dicts.
