@@ -404,9 +404,12 @@ def test_env_kwargs_reach_the_task(tmp_path):
 
 
 def test_a_normalize_dict_reaches_vec_normalize_for_training_and_evaluation(tmp_path, monkeypatch):
-    """rl-zoo3's ``normalize: "{'norm_obs': False, ...}"`` is VecNormalize's keywords, not a plain true."""
+    """
+    rl-zoo3's ``normalize: "{'norm_obs': False, ...}"`` is VecNormalize's keywords, not a plain true; its ``gamma`` is
+    the algorithm's.
+    """
     zoo = tmp_path / "zoo.yml"
-    zoo.write_text("CartPoleNoVel-v1:\n  normalize: \"{'norm_obs': False, 'norm_reward': True, 'gamma': 0.9}\"\n")
+    zoo.write_text("CartPoleNoVel-v1:\n  normalize: \"{'norm_obs': False, 'norm_reward': True}\"\n  gamma: 0.9\n")
     task = "sb3_rtrl/CartPoleNoVel-v1"
     (spec,) = build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)})
     assert spec.normalize == dict(norm_obs=False, norm_reward=True, gamma=0.9)
@@ -425,6 +428,13 @@ def test_a_normalize_dict_reaches_vec_normalize_for_training_and_evaluation(tmp_
     train, evaluation = made
     assert (train.norm_obs, train.norm_reward, train.gamma, train.training) == (False, True, 0.9, True)
     assert (evaluation.norm_obs, evaluation.norm_reward, evaluation.gamma, evaluation.training) == (False, False, 0.9, False)
+    # As rl-zoo3 does, the rewards are scaled by returns discounted as the algorithm's (its gamma, --set included).
+    zoo.write_text("CartPoleNoVel-v1:\n  normalize: true\n  gamma: 0.98\n")
+    (plain,) = build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)})
+    (reset,) = build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)}, overrides=[(None, "gamma", 0.5)])
+    assert plain.normalize == dict(gamma=0.98) and reset.normalize == dict(gamma=0.5) and reset.kwargs["gamma"] == 0.5
+    zoo.write_text("CartPoleNoVel-v1:\n  normalize: false\n  gamma: 0.98\n")
+    assert build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)})[0].normalize is False
     for text, match in (
         ("'{\"norm_ob\": False}'", r"VecNormalize takes no keywords \['norm_ob'\]"),
         ("3", "normalize is a bool or a dict"),

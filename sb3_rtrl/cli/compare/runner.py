@@ -149,6 +149,9 @@ def build_specs(
                     _override(applied, key, value)
             run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
             normalize = _normalize(run.get("normalize", False), f"{name}'s normalize for {env_id} ({source or 'defaults'})")
+            if normalize and "gamma" in entry:
+                # As rl-zoo3 does: the returns whose spread scales the rewards are discounted as the algorithm's.
+                normalize = {**(normalize if isinstance(normalize, dict) else {}), "gamma": entry["gamma"]}
             for seed in seeds:
                 specs.append(
                     RunSpec(
