@@ -177,6 +177,17 @@ def test_unset_lets_an_entry_with_keys_compare_does_not_apply_run_without_them(t
         build_specs([task], ["ppo"], 10, [0], unset=["env_wrapper", "normalize_kwargs.norm_obs"], hyperparams=alone)
 
 
+def test_frame_stack_outside_atari_is_refused_not_dropped(tmp_path):
+    """rl-zoo3 stacks frames of any task, compare only Atari's: an entry's frame_stack elsewhere is an error."""
+    zoo = tmp_path / "zoo.yml"
+    zoo.write_text("CartPoleNoVel-v1:\n  frame_stack: 2\n  n_steps: 8\n")
+    task, files = "sb3_rtrl/CartPoleNoVel-v1", {"ppo": str(zoo)}
+    with pytest.raises(ValueError, match=r"ppo's hyperparameters for .*zoo.yml:CartPoleNoVel-v1\): compare stacks frames"):
+        build_specs([task], ["ppo"], 10, [0], hyperparams=files)
+    (spec,) = build_specs([task], ["ppo"], 10, [0], unset=["frame_stack"], hyperparams=files)
+    assert spec.kwargs == dict(n_steps=8) and spec.unset == ["frame_stack"]
+
+
 def test_shipped_and_zoo_files_are_found():
     entry, source = lookup(LEARNERS["rtrl_a2c"].hyperparams, "sb3_rtrl/CartPoleNoVel-v1")
     assert source is not None and source.endswith("rtrl_a2c.yml:CartPoleNoVel-v1") and entry["n_steps"] == 16

@@ -30,6 +30,7 @@ from sb3_rtrl.cli.compare.records import (
 )
 from sb3_rtrl.cli.compare.report import write_report, write_table
 from sb3_rtrl.cli.compare.worker import RunResult, RunSpec, run_one, worker_main
+from sb3_rtrl.envs.factory import is_atari_id
 
 
 class ComparisonInterrupted(KeyboardInterrupt):
@@ -148,6 +149,10 @@ def build_specs(
                     _override(entry, key, value)
                     _override(applied, key, value)
             run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
+            where = f"{name}'s hyperparameters for {env_id} ({source or 'defaults'})"
+            if "frame_stack" in run and not is_atari_id(env_id):
+                # rl-zoo3 stacks frames of any task; the envs here stack Atari's only, so it would be dropped unsaid.
+                raise ValueError(f"{where}: compare stacks frames for Atari only; --unset frame_stack runs without them")
             normalize = _normalize(run.get("normalize", False), f"{name}'s normalize for {env_id} ({source or 'defaults'})")
             if normalize and "gamma" in entry:
                 # As rl-zoo3 does: the returns whose spread scales the rewards are discounted as the algorithm's.
