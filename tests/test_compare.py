@@ -427,16 +427,23 @@ def test_a_normalize_dict_reaches_vec_normalize_for_training_and_evaluation(tmp_
     from sb3_rtrl.cli.compare import worker
 
     made = []
+    init = worker.VecNormalize.__init__
 
-    class Recorded(worker.VecNormalize):
-        def __init__(self, venv, **kwargs):
-            super().__init__(venv, **kwargs)
-            made.append(self)
+    def recorded(self, venv, **kwargs):
+        init(self, venv, **kwargs)
+        made.append(self)
 
-    monkeypatch.setattr(worker, "VecNormalize", Recorded)
-    result = worker.run_one(dataclasses.replace(spec, eval_every=16, eval_episodes=1, final_eval_episodes=1))
+    monkeypatch.setattr(worker.VecNormalize, "__init__", recorded)
+    save_dir = tmp_path / "run"
+    result = worker.run_one(
+        dataclasses.replace(spec, eval_every=16, eval_episodes=1, final_eval_episodes=1, save_dir=str(save_dir))
+    )
     assert result.error is None, result.error
     train, evaluation = made
+    # The statistics the model was trained with are kept beside it.
+    kept = worker.VecNormalize.load(str(save_dir / "vecnormalize.pkl"), train.venv)
+    np.testing.assert_array_equal(kept.ret_rms.var, train.ret_rms.var)
+    assert (kept.norm_obs, kept.gamma) == (False, 0.9) and (save_dir / "model.zip").is_file()
     assert (train.norm_obs, train.norm_reward, train.gamma, train.training) == (False, True, 0.9, True)
     assert (evaluation.norm_obs, evaluation.norm_reward, evaluation.gamma, evaluation.training) == (False, False, 0.9, False)
     # As rl-zoo3 does, the rewards are scaled by returns discounted as the algorithm's (its gamma, --set included).

@@ -67,7 +67,8 @@ class RunSpec:
     :param final_eval_episodes: episodes of the evaluation at the end
     :param source: where the hyperparameters came from, for the report
     :param overrides: the ``--set`` values applied over them, for the report
-    :param save_dir: folder for the run's Monitor logs and, at the end, its model (``model.zip``); None: nothing
+    :param save_dir: folder for the run's Monitor logs and, at the end, its model (``model.zip``) and, with
+        ``normalize``, the VecNormalize statistics (``vecnormalize.pkl``); None: nothing
     :param unset: the ``--unset`` keys removed from the hyperparameters (``"key"`` or ``"key.subkey"``), for the report
     """
 
@@ -213,6 +214,9 @@ def run_one(spec: RunSpec, progress: Any = None, index: int = 0) -> RunResult:
         result.points.append((model.num_timesteps, callback.train_seconds, result.final_mean, result.final_std))
         if spec.save_dir is not None:
             model.save(os.path.join(spec.save_dir, "model.zip"))
+            if isinstance(env, VecNormalize):
+                # The model reads normalized observations: its statistics go with it, as rl-zoo3 keeps them.
+                env.save(os.path.join(spec.save_dir, "vecnormalize.pkl"))
         env.close()
         eval_env.close()
     except Exception as err:  # noqa: BLE001  (reported as a failed run; the others go on)
