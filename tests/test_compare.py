@@ -458,7 +458,8 @@ def test_a_normalize_dict_reaches_vec_normalize_for_training_and_evaluation(tmp_
         ("3", "normalize is a bool or a dict"),
     ):
         zoo.write_text(f"CartPoleNoVel-v1:\n  normalize: {text}\n")
-        with pytest.raises(ValueError, match=rf"rtrl_a2c's normalize for {task} \(.*zoo.yml:CartPoleNoVel-v1\): {match}"):
+        named = rf"rtrl_a2c's hyperparameters for {task} \(.*zoo.yml:CartPoleNoVel-v1\): {match}"
+        with pytest.raises(ValueError, match=named):
             build_specs([task], ["rtrl_a2c"], 32, [0], hyperparams={"rtrl_a2c": str(zoo)})
 
 

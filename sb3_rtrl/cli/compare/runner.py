@@ -135,11 +135,11 @@ def build_specs(
             # Whole keys this learner unsets are neither parsed nor refused: they are about to go.
             whole = [key for target, key, subkey in removals if subkey is None and target in (None, name)]
             entry, source = lookup(files, env_id, unparsed=whole)
+            where = f"{name}'s hyperparameters for {env_id} ({source or 'defaults'})"
             removed = []
             for text, (target, key, subkey) in zip(unset or [], removals):
                 if target is None or target == name:
-                    where = f"--unset {text}: {name}'s hyperparameters for {env_id} ({source or 'defaults'})"
-                    _remove(entry, key, subkey, where)
+                    _remove(entry, key, subkey, f"--unset {text}: {where}")
                     removed.append(key if subkey is None else f"{key}.{subkey}")
             applied: dict[str, Any] = {}
             for target, key, value in overrides or []:
@@ -149,14 +149,10 @@ def build_specs(
                     _override(entry, key, value)
                     _override(applied, key, value)
             run = {key: entry.pop(key) for key in RUN_KEYS if key in entry}
-            where = f"{name}'s hyperparameters for {env_id} ({source or 'defaults'})"
             if "frame_stack" in run and not is_atari_id(env_id):
                 # rl-zoo3 stacks frames of any task; the envs here stack Atari's only, so it would be dropped unsaid.
                 raise ValueError(f"{where}: compare stacks frames for Atari only; --unset frame_stack runs without them")
-            normalize = _normalize(run.get("normalize", False), f"{name}'s normalize for {env_id} ({source or 'defaults'})")
-            if normalize and "gamma" in entry:
-                # As rl-zoo3 does: the returns whose spread scales the rewards are discounted as the algorithm's.
-                normalize = {**(normalize if isinstance(normalize, dict) else {}), "gamma": entry["gamma"]}
+            normalize = _normalize(run.get("normalize", False), entry.get("gamma"), where)
             for seed in seeds:
                 specs.append(
                     RunSpec(
@@ -182,21 +178,32 @@ def build_specs(
     return specs
 
 
-def _normalize(value: Any, where: str) -> bool | dict[str, Any]:
+def _normalize(value: Any, gamma: Any, where: str) -> bool | dict[str, Any]:
     """
-    rl-zoo3's ``normalize``: a bool, or VecNormalize's keywords (``{'norm_obs': False, 'norm_reward': True}``).
+    rl-zoo3's ``normalize``: a bool, or VecNormalize's keywords (``{'norm_obs': False, 'norm_reward': True}``); as
+    rl-zoo3 does, VecNormalize discounts the returns whose spread scales the rewards with the algorithm's ``gamma``
+    when the hyperparameters give one.
 
+    :param value: the entry's ``normalize``
+    :param gamma: the entry's ``gamma``, None if it has none
+    :param where: whose hyperparameters, for the errors
     :raises ValueError: naming ``where`` for any other value, or a keyword VecNormalize does not take
     """
     if isinstance(value, bool):
-        return value
-    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        options: dict[str, Any] = {}
+    elif isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        options = dict(value)
+    else:
         raise ValueError(f"{where}: normalize is a bool or a dict of VecNormalize's keywords, got {value!r}")
     allowed = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv", "training"}
-    unknown = sorted(set(value) - allowed)
+    unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(f"{where}: VecNormalize takes no keywords {unknown}; it takes {sorted(allowed)}")
-    return dict(value)
+    if value is False:
+        return False
+    if gamma is not None:
+        options["gamma"] = gamma
+    return options or True
 
 
 def _unset_target(text: str, learners: list[str]) -> tuple[str | None, str, str | None]:
